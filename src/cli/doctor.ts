@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Config } from '../config/schema.ts';
+import { apiKeyPath } from '../identity/keys.ts';
+import { workerBinFor } from '../media/worker-pool.ts';
+import { createStorage } from '../storage/index.ts';
+import { loadUws } from '../http/uws.ts';
+
+const run = promisify(execFile);
+
+export interface DoctorLine {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+function tcpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+function udpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, host, () => socket.close(() => resolve(true)));
+  });
+}
+
+async function canConnect(url: string): Promise<string | null> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    const result = await client.query<{ server_version: string }>('show server_version');
+    return result.rows[0]?.server_version ?? 'unknown';
+  } catch {
+    return null;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** One line per check; read-only: it starts nothing and changes nothing. */
+export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]> {
+  const lines: DoctorLine[] = [];
+  const add = (check: string, ok: boolean, detail: string) => lines.push({ check, ok, detail });
+
+  add('config', true, `valid (data dir ${config.data_dir})`);
+
+  try {
+    loadUws();
+    add('uwebsockets', true, 'native binary loads');
+  } catch (error) {
+    add('uwebsockets', false, (error as Error).message);
+  }
+
+  const bin = workerBinFor(config.media);
+  try {
+    accessSync(bin, constants.X_OK);
+    add('media worker binary', true, bin);
+  } catch {
+    add('media worker binary', false, `${bin} is missing or not executable (run: npm run setup)`);
+  }
+
+  try {
+    const { stdout } = await run('ffmpeg', ['-hide_banner', '-version'], { timeout: 5000 });
+    add('ffmpeg', true, stdout.split('\n')[0] ?? 'found');
+  } catch {
+    add('ffmpeg', false, 'not found on PATH (apt-get install ffmpeg)');
+  }
+
+  const httpFree = await tcpFree(config.http.host, config.http.port);
+  add('http port', httpFree, `${config.http.host}:${config.http.port}/tcp ${httpFree ? 'free' : 'in use (a running callplane, or another program)'}`);
+  const busy: string[] = [];
+  for (let i = 0; i < config.media.workers; i += 1) {
+    const port = config.media.port_base + i;
+    if (!(await udpFree(config.media.listen_ip, port))) busy.push(`${port}/udp`);
+    if (!(await tcpFree(config.media.listen_ip, port))) busy.push(`${port}/tcp`);
+  }
+  const last = config.media.port_base + config.media.workers - 1;
+  add('media ports', busy.length === 0, busy.length === 0 ? `${config.media.port_base}-${last} udp+tcp free (${config.media.workers} workers)` : `in use: ${busy.join(', ')}`);
+
+  if (config.database.url) {
+    const version = await canConnect(config.database.url);
+    add('database', version !== null, version ? `DATABASE_URL reachable (PostgreSQL ${version})` : 'DATABASE_URL not reachable');
+  } else {
+    const url = `postgres://postgres:postgres@127.0.0.1:${config.database.embedded_port}/postgres`;
+    const version = await canConnect(url);
+    const initialised = existsSync(join(config.data_dir, 'postgres', 'PG_VERSION'));
+    const detail = version
+      ? `embedded PostgreSQL ${version} running on 127.0.0.1:${config.database.embedded_port}`
+      : `embedded PostgreSQL not running (${initialised ? 'initialised' : 'will be initialised'} under ${join(config.data_dir, 'postgres')}; started by serve)`;
+    add('database', version !== null || (await tcpFree('127.0.0.1', config.database.embedded_port)), detail);
+  }
+
+  try {
+    const storage = createStorage(config.storage, { signingSecret: 'doctor-check-only-signing-secret', publicBaseUrl: () => `http://127.0.0.1:${config.http.port}` });
+    const result = await storage.check();
+    storage.close();
+    add('storage', result.ok, `${config.storage.driver}: ${result.detail}`);
+  } catch (error) {
+    add('storage', false, `${config.storage.driver}: ${(error as Error).message}`);
+  }
+
+  add('api key', true, config.auth.api_key ? 'set by CALLPLANE_API_KEY / auth.api_key' : `${apiKeyPath(config.data_dir)}${existsSync(apiKeyPath(config.data_dir)) ? '' : ' (generated on first start)'}`);
+  return lines;
+}

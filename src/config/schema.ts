@@ -1,0 +1,146 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * The whole configuration, in the snake_case of config/default.yaml.
+ * Every object is closed (additionalProperties: false) so a misspelt key is an error, not a silent default.
+ */
+const closed = { additionalProperties: false } as const;
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const NullableString = Type.Union([Type.String({ minLength: 1 }), Type.Null()]);
+
+export const HttpConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    port: Port,
+    public_url: NullableString,
+    max_body_bytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024 }),
+    trust_proxy: Type.Boolean(),
+  },
+  closed,
+);
+
+export const DatabaseConfigSchema = Type.Object(
+  {
+    url: NullableString,
+    embedded_port: Port,
+    pool_size: Type.Integer({ minimum: 1, maximum: 200 }),
+  },
+  closed,
+);
+
+export const ExternalJwksSchema = Type.Object(
+  {
+    url: Type.String({ format: 'uri', minLength: 1 }),
+    issuer: Type.String({ minLength: 1 }),
+    audience: Type.String({ minLength: 1 }),
+  },
+  closed,
+);
+
+export const AuthConfigSchema = Type.Object(
+  {
+    api_key: NullableString,
+    issuer: Type.String({ minLength: 1 }),
+    token_ttl_seconds: Type.Integer({ minimum: 60 }),
+    max_token_ttl_seconds: Type.Integer({ minimum: 60 }),
+    signing_key_file: NullableString,
+    external_jwks: Type.Union([ExternalJwksSchema, Type.Null()]),
+  },
+  closed,
+);
+
+export const MediaConfigSchema = Type.Object(
+  {
+    workers: Type.Integer({ minimum: 0, maximum: 256 }),
+    port_base: Type.Integer({ minimum: 1, maximum: 65000 }),
+    listen_ip: Type.String({ minLength: 1 }),
+    announced_address: NullableString,
+    max_consumers_per_worker: Type.Integer({ minimum: 1 }),
+    worker_log_level: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
+    worker_bin: NullableString,
+  },
+  closed,
+);
+
+export const S3ConfigSchema = Type.Object(
+  {
+    endpoint: NullableString,
+    region: Type.String({ minLength: 1 }),
+    bucket: Type.String({ minLength: 1 }),
+    access_key_id: NullableString,
+    secret_access_key: NullableString,
+    force_path_style: Type.Boolean(),
+  },
+  closed,
+);
+
+export const StorageConfigSchema = Type.Object(
+  {
+    driver: Type.Union([Type.Literal('local'), Type.Literal('s3')]),
+    local_dir: NullableString,
+    signed_url_ttl_seconds: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
+    s3: S3ConfigSchema,
+  },
+  closed,
+);
+
+export const RateLimitRuleSchema = Type.Object(
+  {
+    per_ip: Type.Integer({ minimum: 1 }),
+    per_user: Type.Integer({ minimum: 1 }),
+    window_seconds: Type.Integer({ minimum: 1 }),
+  },
+  closed,
+);
+
+export const RateLimitsConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    token: RateLimitRuleSchema,
+    guest: RateLimitRuleSchema,
+    initiate: RateLimitRuleSchema,
+  },
+  closed,
+);
+
+export const PaymentsConfigSchema = Type.Object(
+  {
+    provider: Type.Union([Type.Literal('test'), Type.Literal('stripe')]),
+    stripe_secret_key: NullableString,
+  },
+  closed,
+);
+
+export const LogConfigSchema = Type.Object(
+  {
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    pretty: Type.Union([Type.Boolean(), Type.Literal('auto')]),
+  },
+  closed,
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    data_dir: Type.String({ minLength: 1 }),
+    http: HttpConfigSchema,
+    database: DatabaseConfigSchema,
+    auth: AuthConfigSchema,
+    media: MediaConfigSchema,
+    storage: StorageConfigSchema,
+    rate_limits: RateLimitsConfigSchema,
+    payments: PaymentsConfigSchema,
+    log: LogConfigSchema,
+    shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
+  },
+  closed,
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type HttpConfig = Static<typeof HttpConfigSchema>;
+export type DatabaseConfig = Static<typeof DatabaseConfigSchema>;
+export type AuthConfig = Static<typeof AuthConfigSchema>;
+export type MediaConfig = Static<typeof MediaConfigSchema>;
+export type StorageConfig = Static<typeof StorageConfigSchema>;
+export type RateLimitRule = Static<typeof RateLimitRuleSchema>;
+export type RateLimitsConfig = Static<typeof RateLimitsConfigSchema>;
+export type LogConfig = Static<typeof LogConfigSchema>;

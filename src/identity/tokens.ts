@@ -1,0 +1,101 @@
+import { SignJWT, jwtVerify, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTPayload } from 'jose';
+import type { AuthConfig } from '../config/schema.ts';
+import type { UserRole } from '../db/schema.ts';
+import { AppError } from '../shared/errors.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { SigningKey } from './keys.ts';
+
+const ROLES: readonly UserRole[] = ['guest', 'user', 'host', 'admin'];
+
+export interface AccessClaims {
+  userId: string;
+  role: UserRole;
+  expiresAt: Date;
+  /** Narrows what a token may do, e.g. a guest token scoped to one link: "link:<short_code>". */
+  scope?: string;
+}
+
+export interface MintedToken {
+  accessToken: string;
+  expiresAt: Date;
+}
+
+/** Mints and verifies the server's EdDSA access tokens; optionally also accepts an external IdP's tokens. */
+export class TokenService {
+  private readonly localKeys: ReturnType<typeof createLocalJWKSet>;
+  private readonly externalKeys: ReturnType<typeof createRemoteJWKSet> | null;
+
+  constructor(
+    private readonly key: SigningKey,
+    private readonly config: AuthConfig,
+    private readonly clock: Clock,
+  ) {
+    this.localKeys = createLocalJWKSet({ keys: [key.publicJwk] });
+    this.externalKeys = config.external_jwks ? createRemoteJWKSet(new URL(config.external_jwks.url), { timeoutDuration: 5000 }) : null;
+  }
+
+  get publicJwks(): { keys: unknown[] } {
+    return { keys: [this.key.publicJwk] };
+  }
+
+  async mint(input: { userId: string; role: UserRole; ttlSeconds?: number; scope?: string }): Promise<MintedToken> {
+    const ttl = input.ttlSeconds ?? this.config.token_ttl_seconds;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > this.config.max_token_ttl_seconds) {
+      throw new AppError('validation_failed', `ttl_seconds must be between 1 and ${this.config.max_token_ttl_seconds}`, {
+        errors: [{ in: 'body', path: '/ttl_seconds', message: `must be between 1 and ${this.config.max_token_ttl_seconds}` }],
+      });
+    }
+    const nowSeconds = Math.floor(this.clock.nowMs() / 1000);
+    const expiresAt = new Date((nowSeconds + ttl) * 1000);
+    const accessToken = await new SignJWT({ role: input.role, ...(input.scope ? { scope: input.scope } : {}) })
+      .setProtectedHeader({ alg: 'EdDSA', kid: this.key.kid, typ: 'JWT' })
+      .setSubject(input.userId)
+      .setIssuer(this.config.issuer)
+      .setIssuedAt(nowSeconds)
+      .setExpirationTime(nowSeconds + ttl)
+      .sign(this.key.privateKey);
+    return { accessToken, expiresAt };
+  }
+
+  /** Verifies a bearer token; any failure is 401 unauthorized with the reason. */
+  async verify(token: string): Promise<AccessClaims> {
+    const currentDate = this.clock.now();
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.localKeys, { issuer: this.config.issuer, algorithms: ['EdDSA'], currentDate }));
+    } catch (localError) {
+      if (!this.externalKeys || !this.config.external_jwks || !isKeyMismatch(localError)) throw unauthorized(localError);
+      try {
+        ({ payload } = await jwtVerify(token, this.externalKeys, {
+          issuer: this.config.external_jwks.issuer,
+          audience: this.config.external_jwks.audience,
+          currentDate,
+        }));
+      } catch (externalError) {
+        throw unauthorized(externalError);
+      }
+    }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new AppError('unauthorized', 'Token has no subject');
+    const role = (payload.role ?? 'user') as UserRole;
+    if (!ROLES.includes(role)) throw new AppError('unauthorized', 'Token has an unknown role');
+    return {
+      userId: payload.sub,
+      role,
+      expiresAt: new Date((payload.exp ?? 0) * 1000),
+      ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {}),
+    };
+  }
+}
+
+/** Not signed by our key (another issuer's kid, or no matching key): worth trying the external IdP. */
+function isKeyMismatch(error: unknown): boolean {
+  return error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWTClaimValidationFailed;
+}
+
+function unauthorized(error: unknown): AppError {
+  if (error instanceof joseErrors.JWTExpired) return new AppError('unauthorized', 'Token expired');
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new AppError('unauthorized', 'Token signature is invalid');
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return new AppError('unauthorized', `Token claim "${error.claim}" is invalid`);
+  if (error instanceof AppError) return error;
+  return new AppError('unauthorized', 'Token is malformed or not signed by a trusted key');
+}

@@ -1,0 +1,36 @@
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+
+function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+let cursor = 30000 + ((process.pid * 37) % 8000);
+
+/**
+ * A base port with `count` consecutive ports free on UDP and TCP, for media workers. Test files run
+ * in parallel processes, so each starts its search at a pid-derived offset.
+ */
+export async function freePortBase(count: number): Promise<number> {
+  for (let attempts = 0; attempts < 200; attempts += 1) {
+    const base = cursor;
+    cursor += count + 1;
+    if (cursor > 39000) cursor = 30000;
+    let free = true;
+    for (let port = base; port < base + count && free; port += 1) free = (await tcpFree(port)) && (await udpFree(port));
+    if (free) return base;
+  }
+  throw new Error('no free media port range found');
+}
