@@ -31,26 +31,9 @@ import {
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { APT_PACKAGES } from './lib/apt-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-// Worker build (meson, ninja, a C++ compiler, system libraries), recording (ffmpeg),
-// real-browser tests (chromium) and HTTP benchmarks (wrk).
-const APT_PACKAGES = [
-  'meson',
-  'ninja-build',
-  'pkg-config',
-  'g++',
-  'libuv1-dev',
-  'libssl-dev',
-  'libsrtp2-dev',
-  'libusrsctp-dev',
-  'libabsl-dev',
-  'nlohmann-json3-dev',
-  'ffmpeg',
-  'chromium',
-  'wrk',
-];
 
 class SetupError extends Error {}
 

@@ -71,7 +71,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     await migrateToLatest(db);
 
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'callplane_process_' });
+    collectDefaultMetrics({ register: registry, prefix: 'callplane_' });
 
     const apiKey = await loadOrCreateApiKey(config.data_dir, config.auth.api_key);
     const signingKey = await loadOrCreateSigningKey(signingKeyPath(config.data_dir, config.auth.signing_key_file), config.auth.signing_key_file === null);

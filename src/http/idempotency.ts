@@ -20,6 +20,11 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
+/** What makes two requests "the same" for an idempotency key: method, path and canonical JSON body. */
+export function requestFingerprint(method: string, path: string, body: unknown): string {
+  return sha256Hex(`${method} ${path}\n${canonicalJson(body ?? null)}`);
+}
+
 /** Stores the first response to each (caller, X-Idempotency-Key) in Postgres for 24 h and replays it. */
 export class IdempotencyStore {
   constructor(
@@ -28,7 +33,7 @@ export class IdempotencyStore {
   ) {}
 
   async begin(input: { caller: string; key: string; method: string; path: string; body: unknown }): Promise<BeginOutcome> {
-    const requestHash = sha256Hex(`${input.method} ${input.path}\n${canonicalJson(input.body ?? null)}`);
+    const requestHash = requestFingerprint(input.method, input.path, input.body);
     const now = this.clock.now();
     for (let attempt = 0; attempt < 3; attempt += 1) {
       const inserted = await this.db

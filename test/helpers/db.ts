@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { Test } from 'tap';
+import tap, { type Test } from 'tap';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
 
@@ -12,7 +12,7 @@ let adminUrlPromise: Promise<string> | null = null;
  * The admin URL of the suite's PostgreSQL: scripts/test.mjs provides one (embedded, or DATABASE_URL).
  * A test file run on its own (npx tap file) starts a private embedded PostgreSQL instead.
  */
-function adminUrl(t: Test): Promise<string> {
+function adminUrl(): Promise<string> {
   const fromRunner = process.env.CALLPLANE_TEST_DATABASE_URL;
   if (fromRunner) return Promise.resolve(fromRunner);
   adminUrlPromise ??= (async () => {
@@ -20,7 +20,7 @@ function adminUrl(t: Test): Promise<string> {
     const port = 20000 + (process.pid % 10000);
     const embedded = await startEmbeddedPostgres(dir, port, silentLogger());
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    t.teardown(() => embedded.stop());
+    tap.teardown(() => embedded.stop()); // the root test: the cluster outlives every subtest of the file
     return embedded.url;
   })();
   return adminUrlPromise;
@@ -28,7 +28,7 @@ function adminUrl(t: Test): Promise<string> {
 
 /** A fresh, empty database for one test file (or test), dropped at teardown. */
 export async function createTestDatabase(t: Test): Promise<string> {
-  const admin = await adminUrl(t);
+  const admin = await adminUrl();
   const name = `t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const client = new pg.Client({ connectionString: admin });
   await client.connect();

@@ -220,7 +220,8 @@ t.test('check reports a writable directory, and a path that cannot be one', asyn
   const broken = createStorage(config(file), { signingSecret: SECRET, publicBaseUrl: () => baseUrl });
   const result = await broken.check();
   t.equal(result.ok, false);
-  t.match(result.detail, /not writable/);
+  t.match(result.detail, /not writable: .*(ENOTDIR|EEXIST)/);
+  t.equal(await codeOf(broken.put('x', 'y')), 'service_unavailable', 'writes fail as an outage, not a 500');
   t.ok((await stat(file)).isFile(), 'the file is untouched');
   t.throws(() => createStorage(config(dir), { signingSecret: 'short', publicBaseUrl: () => baseUrl }), { code: 'validation_failed' });
 });

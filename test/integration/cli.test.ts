@@ -1,0 +1,77 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createTestDatabase } from '../helpers/db.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/callplane.js');
+
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'callplane-cli-'));
+
+t.test('a bad config value makes the process exit non-zero with a message naming the key', async (t) => {
+  for (const command of [['serve'], ['doctor'], ['migrate']]) {
+    const result = await cli(command, { CALLPLANE_DATA_DIR: dataDir, CALLPLANE_MEDIA_PORT_BASE: 'high' });
+    t.equal(result.code, 2, `${command[0]} exits 2`);
+    t.match(result.stderr, /media\.port_base: expected integer \(got "high"\)/);
+  }
+});
+
+t.test('user create and token create work against a real database and print JSON', async (t) => {
+  const env = { CALLPLANE_DATA_DIR: dataDir, DATABASE_URL: await createTestDatabase(t), CALLPLANE_LOG_LEVEL: 'error' };
+  const migrate = await cli(['migrate'], env);
+  t.equal(migrate.code, 0, migrate.stderr);
+  const created = await cli(['user', 'create', '--name', 'Host Hanna', '--role', 'host', '--rate', '2.50', '--currency', 'eur'], env);
+  t.equal(created.code, 0, created.stderr);
+  const user = JSON.parse(created.stdout).user;
+  t.match(user, { display_name: 'Host Hanna', role: 'host', default_rate: '2.50', currency: 'eur' });
+  const token = await cli(['token', 'create', '--user', user.id, '--ttl', '120'], env);
+  t.equal(token.code, 0, token.stderr);
+  const minted = JSON.parse(token.stdout);
+  t.match(minted.access_token, /^ey[\w-]+\.[\w-]+\.[\w-]+$/);
+  const lifetime = Date.parse(minted.expires_at) - Date.now();
+  t.ok(lifetime > 100_000 && lifetime <= 120_000, 'ttl is honoured');
+
+  const badRole = await cli(['user', 'create', '--name', 'X', '--role', 'emperor'], env);
+  t.not(badRole.code, 0);
+  t.match(badRole.stderr, /emperor/);
+  const missingUser = await cli(['token', 'create', '--user', '01ARZ3NDEKTSV4RRFFQ69G5FAV'], env);
+  t.not(missingUser.code, 0);
+  t.match(missingUser.stderr, /not_found/);
+  const badId = await cli(['token', 'create', '--user', 'bob'], env);
+  t.not(badId.code, 0);
+  t.match(badId.stderr, /ULID/);
+});
+
+t.test('doctor prints one line per check and fails when a port is taken', async (t) => {
+  const env = { CALLPLANE_DATA_DIR: dataDir, DATABASE_URL: await createTestDatabase(t), CALLPLANE_HTTP_PORT: '0', CALLPLANE_MEDIA_PORT_BASE: '39500', CALLPLANE_MEDIA_WORKERS: '1' };
+  const healthy = await cli(['doctor'], env);
+  const lines = healthy.stdout.trim().split('\n');
+  for (const check of ['config', 'uwebsockets', 'media worker binary', 'ffmpeg', 'http port', 'media ports', 'database', 'storage', 'api key']) {
+    t.ok(lines.some((line) => new RegExp(`^ok\\s+${check}\\s`).test(line)), `ok line for ${check}`);
+  }
+  t.equal(healthy.code, 0, healthy.stdout);
+
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '0.0.0.0', resolve));
+  const port = (blocker.address() as { port: number }).port;
+  const busy = await cli(['doctor'], { ...env, CALLPLANE_HTTP_PORT: String(port) });
+  blocker.close();
+  t.equal(busy.code, 1);
+  t.match(busy.stdout, new RegExp(`FAIL\\s+http port\\s+0\\.0\\.0\\.0:${port}/tcp in use`));
+});
