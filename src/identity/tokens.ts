@@ -1,4 +1,4 @@
-import { SignJWT, jwtVerify, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTPayload } from 'jose';
+import { SignJWT, decodeJwt, jwtVerify, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTPayload } from 'jose';
 import type { AuthConfig } from '../config/schema.ts';
 import type { UserRole } from '../db/schema.ts';
 import { AppError } from '../shared/errors.ts';
@@ -60,20 +60,17 @@ export class TokenService {
   /** Verifies a bearer token; any failure is 401 unauthorized with the reason. */
   async verify(token: string): Promise<AccessClaims> {
     const currentDate = this.clock.now();
+    const external = this.config.external_jwks;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.localKeys, { issuer: this.config.issuer, algorithms: ['EdDSA'], currentDate }));
-    } catch (localError) {
-      if (!this.externalKeys || !this.config.external_jwks || !isKeyMismatch(localError)) throw unauthorized(localError);
-      try {
-        ({ payload } = await jwtVerify(token, this.externalKeys, {
-          issuer: this.config.external_jwks.issuer,
-          audience: this.config.external_jwks.audience,
-          currentDate,
-        }));
-      } catch (externalError) {
-        throw unauthorized(externalError);
+      // The (unverified) issuer only picks which keys to check against; the signature decides.
+      if (external && this.externalKeys && claimedIssuer(token) === external.issuer) {
+        ({ payload } = await jwtVerify(token, this.externalKeys, { issuer: external.issuer, audience: external.audience, currentDate }));
+      } else {
+        ({ payload } = await jwtVerify(token, this.localKeys, { issuer: this.config.issuer, algorithms: ['EdDSA'], currentDate }));
       }
+    } catch (error) {
+      throw unauthorized(error);
     }
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new AppError('unauthorized', 'Token has no subject');
     const role = (payload.role ?? 'user') as UserRole;
@@ -87,9 +84,12 @@ export class TokenService {
   }
 }
 
-/** Not signed by our key (another issuer's kid, or no matching key): worth trying the external IdP. */
-function isKeyMismatch(error: unknown): boolean {
-  return error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWTClaimValidationFailed;
+function claimedIssuer(token: string): string | undefined {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return undefined;
+  }
 }
 
 function unauthorized(error: unknown): AppError {

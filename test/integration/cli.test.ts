@@ -75,3 +75,35 @@ t.test('doctor prints one line per check and fails when a port is taken', async 
   t.equal(busy.code, 1);
   t.match(busy.stdout, new RegExp(`FAIL\\s+http port\\s+0\\.0\\.0\\.0:${port}/tcp in use`));
 });
+
+t.test('serve runs until SIGTERM, then shuts down gracefully with exit code 0', async (t) => {
+  const { freePortBase } = await import('../helpers/ports.ts');
+  const env = {
+    CALLPLANE_DATA_DIR: dataDir,
+    DATABASE_URL: await createTestDatabase(t),
+    CALLPLANE_HTTP_PORT: String(await freePortBase(1)),
+    CALLPLANE_HTTP_HOST: '127.0.0.1',
+    CALLPLANE_MEDIA_WORKERS: '1',
+    CALLPLANE_MEDIA_PORT_BASE: String(await freePortBase(1)),
+    CALLPLANE_LOG_PRETTY: 'false',
+  };
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk) => {
+      log += chunk;
+      if (log.includes('callplane is listening')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}: ${log}`)));
+  });
+  await listening;
+  const ready = await fetch(`http://127.0.0.1:${env.CALLPLANE_HTTP_PORT}/readyz`);
+  t.equal(ready.status, 200);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exit code 0 after SIGTERM');
+  t.match(log, /signal received: graceful shutdown/);
+  t.match(log, /shutdown complete/);
+  const lines = log.trim().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
+  t.ok(lines.every((line) => typeof line.level === 'number'), 'logs are pino JSON lines when not on a TTY');
+});

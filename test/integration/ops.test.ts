@@ -74,7 +74,7 @@ t.test('local storage: signed GET and PUT URLs work over HTTP; unsigned or tampe
   t.equal(tampered.status, 403);
   const unsigned = await fetch(`${server.baseUrl}/v1/storage/recordings/call-1/track.webm`);
   t.equal(unsigned.status, 403);
-  t.equal((await unsigned.json()).error.code, 'forbidden');
+  t.equal(((await unsigned.json()) as { error: { code: string } }).error.code, 'forbidden');
 
   const putUrl = await server.ctx.storage.signedPutUrl('uploads/u1/photo.png', { contentType: 'image/png' });
   const body = Buffer.alloc(3 * 1024 * 1024, 7);
