@@ -114,7 +114,7 @@ await step('system packages', async () => {
   if (missing.length === 0) return false;
   const install = ['install', '-y', '--no-install-recommends', ...missing];
   if (process.getuid?.() !== 0) {
-    fail(`missing system packages: ${missing.join(' ')}\n  run: sudo apt-get ${install.join(' ')}\n  then run this command again`);
+    fail(`missing system packages: ${missing.join(' ')}\n  run: sudo apt-get update && sudo apt-get ${install.join(' ')}\n  then run this command again`);
   }
   console.log(`setup: installing system packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -191,7 +191,10 @@ async function withBuildLock(fn) {
         return 0;
       }
     })();
-    if ((Number.isInteger(owner) && owner > 0 && !processAlive(owner)) || (Number.isNaN(owner) && ageMs > 60_000)) {
+    const ownerGone = Number.isInteger(owner) && owner > 0 && !processAlive(owner);
+    // No pid after a minute: the owner died while taking the lock. Older than 20 min: a pid
+    // reused after a reboot (a build takes 3-4 min).
+    if (ownerGone || (Number.isNaN(owner) && ageMs > 60_000) || ageMs > 20 * 60_000) {
       console.log(`setup: removing stale worker build lock ${lockDir}`);
       rmSync(lockDir, { recursive: true, force: true });
       continue;

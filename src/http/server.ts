@@ -4,7 +4,7 @@ import { AppError, toAppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { loadUws, type Uws } from './uws.ts';
 import { precompile, validate, validationError } from './validation.ts';
-import type { HttpMethod, HttpResult, Principal, RequestContext, RouteDefinition } from './types.ts';
+import type { AnyRoute, HttpMethod, HttpResult, Principal, RequestContext, RouteDefinition } from './types.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { HttpMetrics } from './metrics.ts';
@@ -54,7 +54,7 @@ export class HttpServer {
     return this.routes.map((r) => r.route);
   }
 
-  add(route: RouteDefinition<any, any, any>): void {
+  add(route: AnyRoute): void {
     const paramNames: string[] = [];
     const uwsPattern = route.path.replace(/\{([a-z_]+)\}/gi, (_m, name: string) => {
       paramNames.push(name);

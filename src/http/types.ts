@@ -58,6 +58,13 @@ export interface RouteDefinition<BS extends TSchema | undefined = TSchema | unde
   ) => Promise<HttpResult>;
 }
 
+/**
+ * A route of any schema types, for heterogeneous route lists. Each route is checked against its own
+ * schemas where it is defined (defineRoute); a list only needs the common shape.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteDefinition<any, any, any>;
+
 /** Helper that keeps the handler's ctx typed from the route's own schemas. */
 export function defineRoute<BS extends TSchema | undefined = undefined, QS extends TSchema | undefined = undefined, PS extends TSchema | undefined = undefined>(
   route: RouteDefinition<BS, QS, PS>,

@@ -5,6 +5,7 @@ export const MAX_KEY_BYTES = 1024;
 export const MAX_SIGNED_URL_TTL_SECONDS = 7 * 24 * 3600;
 
 // Control characters break HTTP paths and headers; lone surrogates cannot be encoded as UTF-8.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f]|\p{Cs}/u;
 
 function problemOf(value: string, isPrefix: boolean): string | null {

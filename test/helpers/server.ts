@@ -11,7 +11,8 @@ import { freePortBase } from './ports.ts';
 export interface TestServer extends RunningServer {
   apiKey: string;
   dataDir: string;
-  /** fetch() against the server with JSON in and out. */
+  /** fetch() against the server with JSON in and out; the body is `any` so tests can read fields freely. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   api(path: string, init?: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; token?: string; apiKey?: boolean }): Promise<{ status: number; body: any; headers: Headers }>;
 }
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
-import { defineRoute, ok, type RouteDefinition } from '../types.ts';
+import { defineRoute, ok, type AnyRoute } from '../types.ts';
 
 export interface ReadinessComponent {
   name: string;
@@ -36,7 +36,7 @@ export function opsRoutes(deps: {
   openapi: () => Record<string, unknown>;
   jwks: () => unknown;
   isShuttingDown: () => boolean;
-}): RouteDefinition<any, any, any>[] {
+}): AnyRoute[] {
   return [
     defineRoute({
       method: 'get',

@@ -4,7 +4,7 @@ import { CreateUserBody, UpdateUserBody, UserSchema, toUserDto } from '../../ide
 import type { TokenService } from '../../identity/tokens.ts';
 import { AppError } from '../../shared/errors.ts';
 import { ListEnvelope, PageQuery, Strict, Ulid, paginate } from '../../shared/schema.ts';
-import { defineRoute, ok, type Principal, type RouteDefinition } from '../types.ts';
+import { defineRoute, ok, type Principal, type AnyRoute } from '../types.ts';
 
 const UserEnvelope = Type.Object({ user: UserSchema });
 const IdParams = Strict({ id: Ulid });
@@ -14,7 +14,7 @@ function requireUser(principal: Principal | null): { userId: string } {
   return principal;
 }
 
-export function userRoutes(deps: { users: UserService; tokens: TokenService }): RouteDefinition<any, any, any>[] {
+export function userRoutes(deps: { users: UserService; tokens: TokenService }): AnyRoute[] {
   const { users, tokens } = deps;
   return [
     defineRoute({
