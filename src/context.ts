@@ -11,6 +11,10 @@ import { UserService } from './identity/users.ts';
 import { createMediaMetrics } from './media/metrics.ts';
 import { WorkerPool } from './media/worker-pool.ts';
 import { createStorage } from './storage/index.ts';
+import { RoomService, SettingsService } from './calls/rooms.ts';
+import { SignalingTokenService } from './calls/signaling-tokens.ts';
+import { UserNotifierRelay } from './calls/ports.ts';
+import { TurnCredentialMinter } from './turn/credentials.ts';
 import type { ObjectStorage } from './storage/types.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
@@ -32,6 +36,12 @@ export interface AppContext {
   storage: ObjectStorage;
   /** HMAC secret of the local storage driver's signed URLs. */
   urlSigningSecret: string;
+  rooms: RoomService;
+  settings: SettingsService;
+  signalingTokens: SignalingTokenService;
+  turn: TurnCredentialMinter;
+  /** Domain → users' sockets; the realtime transport attaches itself at start-up. */
+  userNotifier: UserNotifierRelay;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -89,6 +99,13 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       });
     cleanups.push(() => storage.close());
 
+    const rooms = new RoomService(db, clock);
+    const settings = new SettingsService(db);
+    const signalingTokens = new SignalingTokenService(db, clock, config.calls.signaling_token_ttl_seconds);
+    const turnSecret = config.turn.secret ?? (await loadOrCreateSecretFile(join(config.data_dir, 'keys', 'turn-secret')));
+    const turn = new TurnCredentialMinter(config.turn, turnSecret, clock);
+    const userNotifier = new UserNotifierRelay();
+
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
 
@@ -106,6 +123,11 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       media,
       storage,
       urlSigningSecret,
+      rooms,
+      settings,
+      signalingTokens,
+      turn,
+      userNotifier,
       publicBaseUrl,
       close,
     };

@@ -9,6 +9,9 @@ import { HttpServer } from './http/server.ts';
 import { opsRoutes, type ReadinessCheck } from './http/routes/ops.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { storageRoutes } from './http/routes/storage.ts';
+import { roomRoutes } from './http/routes/calls.ts';
+import { demoRoutes } from './http/routes/demo.ts';
+import { UserSockets } from './realtime/user-socket.ts';
 import { pingDatabase } from './db/database.ts';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -65,10 +68,14 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
       isShuttingDown: () => shuttingDown,
     }),
     ...userRoutes({ users: ctx.users, tokens: ctx.tokens }),
+    ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
+    ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);
   }
   storageRoutes(http, ctx);
+  const userSockets = new UserSockets(http.app, { authenticate: ctx.authenticate, logger: ctx.logger.child({ component: 'realtime' }), registry: ctx.registry });
+  ctx.userNotifier.attach(userSockets);
 
   const purgeTimer = setInterval(() => {
     idempotency.purgeExpired().catch((error: unknown) => ctx.logger.warn({ err: error }, 'idempotency purge failed'));
@@ -94,6 +101,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
       ctx.logger.info('shutting down: no new connections; finishing requests');
       clearInterval(purgeTimer);
       rateLimiter.close();
+      userSockets.closeAll();
       await http.close(config.shutdown_grace_seconds * 1000);
       await ctx.close();
       ctx.logger.info('shutdown complete');

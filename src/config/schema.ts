@@ -103,6 +103,31 @@ export const RateLimitsConfigSchema = Type.Object(
   closed,
 );
 
+export const CallsConfigSchema = Type.Object(
+  {
+    /** A call with no connected participant for this long ends by itself. */
+    empty_timeout_seconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+    /** A participant whose signaling socket dropped keeps its identity this long (then peer_left). */
+    reconnect_grace_seconds: Type.Integer({ minimum: 1, maximum: 600 }),
+    /** Lifetime of a signaling token (single use). */
+    signaling_token_ttl_seconds: Type.Integer({ minimum: 10, maximum: 3600 }),
+    /** Signaling messages a socket may send per second (burst of twice that) before it is closed for flooding. */
+    signaling_messages_per_second: Type.Integer({ minimum: 1, maximum: 10000 }),
+  },
+  closed,
+);
+
+export const TurnConfigSchema = Type.Object(
+  {
+    /** Shared secret of the TURN REST API credentials. null: generated into <data_dir>/keys/turn-secret. */
+    secret: NullableString,
+    /** TURN URLs handed to clients, e.g. ["turn:turn.example.com:3478"]. Empty: no TURN server is offered. */
+    urls: Type.Array(Type.String({ pattern: '^turns?:' })),
+    credential_ttl_seconds: Type.Integer({ minimum: 60, maximum: 7 * 86400 }),
+  },
+  closed,
+);
+
 export const PaymentsConfigSchema = Type.Object(
   {
     provider: Type.Union([Type.Literal('test'), Type.Literal('stripe')]),
@@ -128,6 +153,9 @@ export const ConfigSchema = Type.Object(
     media: MediaConfigSchema,
     storage: StorageConfigSchema,
     rate_limits: RateLimitsConfigSchema,
+    calls: CallsConfigSchema,
+    demo: Type.Object({ enabled: Type.Boolean() }, closed),
+    turn: TurnConfigSchema,
     payments: PaymentsConfigSchema,
     log: LogConfigSchema,
     shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
@@ -143,4 +171,6 @@ export type MediaConfig = Static<typeof MediaConfigSchema>;
 export type StorageConfig = Static<typeof StorageConfigSchema>;
 export type RateLimitRule = Static<typeof RateLimitRuleSchema>;
 export type RateLimitsConfig = Static<typeof RateLimitsConfigSchema>;
+export type CallsConfig = Static<typeof CallsConfigSchema>;
+export type TurnConfig = Static<typeof TurnConfigSchema>;
 export type LogConfig = Static<typeof LogConfigSchema>;

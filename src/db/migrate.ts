@@ -1,10 +1,12 @@
 import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Database } from './database.ts';
 import * as m0001 from './migrations/0001_identity.ts';
+import * as m0002 from './migrations/0002_calls.ts';
 
 /** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
 const migrations: Record<string, Migration> = {
   '0001_identity': m0001,
+  '0002_calls': m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
@@ -37,10 +37,89 @@ export interface IdempotencyKeysTable {
   expires_at: Timestamp;
 }
 
+export type CallKind = 'paid' | 'room' | 'direct';
+export type ParticipantState = 'invited' | 'joined' | 'left' | 'rejected';
+
+export interface TenantSettingsTable {
+  key: string;
+  value: ColumnType<unknown, string, string>;
+  updated_at: Timestamp;
+}
+
+export interface RoomsTable {
+  id: string;
+  name: string;
+  created_by: string | null;
+  created_at: CreatedAt;
+}
+
+export interface RoomMembersTable {
+  room_id: string;
+  user_id: string;
+  power: number;
+  created_at: CreatedAt;
+}
+
+export interface CallsTable {
+  id: string;
+  kind: CallKind;
+  room_id: string | null;
+  media_type: 'audio' | 'video';
+  status: string;
+  initiator_id: string;
+  end_reason: string | null;
+  created_at: CreatedAt;
+  started_at: Timestamp | null;
+  ended_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+export interface CallParticipantsTable {
+  id: string;
+  call_id: string;
+  user_id: string;
+  role: string;
+  state: ParticipantState;
+  invited_at: CreatedAt;
+  joined_at: Timestamp | null;
+  left_at: Timestamp | null;
+}
+
+export interface CallEventsTable {
+  id: Generated<string>;
+  call_id: string;
+  at: Timestamp;
+  type: string;
+  from_status: string | null;
+  to_status: string | null;
+  cause: string | null;
+  data: ColumnType<unknown, string | null, string | null>;
+}
+
+export interface SignalingTokensTable {
+  token_hash: string;
+  call_id: string;
+  participant_id: string;
+  created_at: CreatedAt;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
 export interface DB {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
+  tenant_settings: TenantSettingsTable;
+  rooms: RoomsTable;
+  room_members: RoomMembersTable;
+  calls: CallsTable;
+  call_participants: CallParticipantsTable;
+  call_events: CallEventsTable;
+  signaling_tokens: SignalingTokensTable;
 }
+
+export type CallRow = Selectable<CallsTable>;
+export type ParticipantRow = Selectable<CallParticipantsTable>;
+export type RoomRow = Selectable<RoomsTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
