@@ -84,6 +84,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     collectDefaultMetrics({ register: registry, prefix: 'callplane_' });
 
     const apiKey = await loadOrCreateApiKey(config.data_dir, config.auth.api_key);
+    logger.info({ source: apiKey.source }, 'operator API key (send as X-Api-Key)');
     const signingKey = await loadOrCreateSigningKey(signingKeyPath(config.data_dir, config.auth.signing_key_file), config.auth.signing_key_file === null);
     const tokens = new TokenService(signingKey, config.auth, clock);
     const users = new UserService(db, clock);

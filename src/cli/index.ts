@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { UserService, toUserDto } from '../identity/users.ts';
@@ -39,7 +39,8 @@ function quietLogger(config: Readonly<Config>) {
   return createLogger({ level: config.log.level === 'info' ? 'warn' : config.log.level, pretty: config.log.pretty });
 }
 
-const program = new Command('callplane').description('Self-hosted media plane for video calls').showHelpAfterError();
+// exitOverride before any subcommand is added, so they inherit it: argument errors then reach our catch.
+const program = new Command('callplane').description('Self-hosted media plane for video calls').showHelpAfterError().exitOverride();
 
 program
   .command('serve')
@@ -131,6 +132,7 @@ program
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2); // commander already printed why
   if (isAppError(error)) {
     process.stderr.write(`callplane: ${error.code}: ${error.message}\n`);
     process.exit(error.status === 400 || error.status === 404 ? 2 : 1);

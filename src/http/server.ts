@@ -139,7 +139,7 @@ export class HttpServer {
       this.writeResult(res, state, requestId, result);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.deps.metrics?.observe(compiled.route.method, compiled.route.path, result.status, seconds);
-      const level = QUIET_PATHS.has(path) && result.status < 400 ? 'debug' : result.status >= 500 ? 'error' : 'info';
+      const level = (QUIET_PATHS.has(path) && result.status < 400) || this.draining ? 'debug' : result.status >= 500 ? 'error' : 'info';
       this.deps.logger[level]({ requestId, method: compiled.route.method.toUpperCase(), route: compiled.route.path, path, status: result.status, ms: Math.round(seconds * 1000), ip }, 'request');
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
@@ -147,7 +147,8 @@ export class HttpServer {
     this.inFlight += 1;
 
     if (this.draining) {
-      finish(errorResult(new AppError('service_unavailable', 'Server is shutting down')));
+      // Close the connection too, so keep-alive clients move on instead of retrying here.
+      finish(errorResult(new AppError('service_unavailable', 'Server is shutting down'), true));
       return;
     }
     const hasBody = compiled.route.method === 'post' || compiled.route.method === 'put' || compiled.route.method === 'patch';

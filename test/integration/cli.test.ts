@@ -47,13 +47,13 @@ t.test('user create and token create work against a real database and print JSON
   t.ok(lifetime > 100_000 && lifetime <= 120_000, 'ttl is honoured');
 
   const badRole = await cli(['user', 'create', '--name', 'X', '--role', 'emperor'], env);
-  t.not(badRole.code, 0);
+  t.equal(badRole.code, 2, 'argument errors exit 2');
   t.match(badRole.stderr, /emperor/);
   const missingUser = await cli(['token', 'create', '--user', '01ARZ3NDEKTSV4RRFFQ69G5FAV'], env);
   t.not(missingUser.code, 0);
   t.match(missingUser.stderr, /not_found/);
   const badId = await cli(['token', 'create', '--user', 'bob'], env);
-  t.not(badId.code, 0);
+  t.equal(badId.code, 2);
   t.match(badId.stderr, /ULID/);
 });
 

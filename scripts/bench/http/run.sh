@@ -83,7 +83,8 @@ stop_server() {
   if [[ -f "$pidfile" ]]; then
     local pg_pid
     pg_pid="$(head -n 1 "$pidfile")"
-    if [[ "$pg_pid" =~ ^[0-9]+$ ]] && kill -0 "$pg_pid" 2>/dev/null; then
+    # Only a postgres serving this run's data dir (the pid file may be stale and the pid reused).
+    if [[ "$pg_pid" =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pg_pid/cmdline" 2>/dev/null | grep -qF -- "-D $data_dir/postgres"; then
       echo "bench: embedded PostgreSQL (pid $pg_pid) still running after the server stopped; stopping it" >&2
       kill -INT "$pg_pid" 2>/dev/null || true
       for _ in $(seq 1 100); do
@@ -98,12 +99,16 @@ cleanup() {
   local status=$?
   trap - EXIT
   stop_server || true
+  if [[ "$status" != 0 && -s "$server_log" ]]; then
+    echo "bench: failed (exit $status); server exit code ${server_exit:-?}; the server's log:" >&2
+    tail -n 50 "$server_log" >&2
+  fi
   rm -rf "$work"
   exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'echo "bench: terminated" >&2; exit 143' TERM
 
 read -r http_port pg_port media_base < <(node "$here/../lib/free-ports.mjs" 2 "$media_workers")
 [[ -n "${media_base:-}" ]] || die "could not pick free ports"
@@ -132,16 +137,12 @@ server_pid=$!
 
 started=$SECONDS
 until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$base/readyz" || true)" == "200" ]]; do
-  if server_gone "$server_pid"; then
-    echo "bench: the server exited before it was ready; its log:" >&2
-    cat "$server_log" >&2
-    exit 1
-  fi
+  # On failure the EXIT trap prints the server's log.
+  server_gone "$server_pid" && die "the server exited before it was ready"
   if ((SECONDS - started >= ready_timeout)); then
-    echo "bench: /readyz not 200 after ${ready_timeout} s; last answer and log:" >&2
+    echo "bench: /readyz not 200 after ${ready_timeout} s; its last answer:" >&2
     curl -s --max-time 5 "$base/readyz" >&2 || true
     echo >&2
-    cat "$server_log" >&2
     exit 1
   fi
   sleep 0.25
@@ -181,17 +182,18 @@ echo "user $user_id, token minted, /v1/users/me answers 200"
 clk_tck="$(getconf CLK_TCK)"
 server_cpu_ticks() {
   # utime + stime of the server process (all its threads), in clock ticks.
+  [[ -r "/proc/$server_pid/stat" ]] && ! server_gone "$server_pid" || die "the server (pid $server_pid) is gone"
   awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
 }
 pg_cpu_ticks() {
-  # utime + stime of the embedded PostgreSQL: the postmaster and its children (backends that
-  # exit during a run are missed; the pool keeps its connections, so they are few).
-  local pm pids
+  # CPU ticks of the embedded PostgreSQL: the postmaster's own and its reaped children's
+  # (backends that have exited, e.g. pool connections closed when idle), plus live children's.
+  local pm
   pm="$(head -n 1 "$data_dir/postgres/postmaster.pid" 2>/dev/null || true)"
-  [[ "$pm" =~ ^[0-9]+$ ]] || { echo 0; return; }
-  pids="$pm $(ps -o pid= --ppid "$pm" 2>/dev/null | tr '\n' ' ')"
-  local total=0 pid ticks
-  for pid in $pids; do
+  [[ "$pm" =~ ^[0-9]+$ && -r "/proc/$pm/stat" ]] || { echo 0; return; }
+  local total pid ticks
+  total="$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")"
+  for pid in $(ps -o pid= --ppid "$pm" 2>/dev/null); do
     ticks="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)"
     total=$((total + ticks))
   done
@@ -210,7 +212,8 @@ run_wrk() {
   before="$(server_cpu_ticks)"
   pg_before="$(pg_cpu_ticks)"
   started_ns="$(date +%s%N)"
-  out="$(wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s -s "$here/report.lua" "$@" "$base$path")" ||
+  # bash's `time` reports wrk's own CPU (user and system seconds) on the WRKCPU line.
+  out="$( { TIMEFORMAT='WRKCPU %U %S'; time wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s -s "$here/report.lua" "$@" "$base$path"; } 2>&1)" ||
     die "wrk failed for $path: $out"
   ended_ns="$(date +%s%N)"
   after="$(server_cpu_ticks)"
@@ -221,6 +224,7 @@ run_wrk() {
   done
   BENCH_cpu="$(percent "$((after - before))" "$((ended_ns - started_ns))")"
   BENCH_pg_cpu="$(percent "$((pg_after - pg_before))" "$((ended_ns - started_ns))")"
+  BENCH_wrk_cpu="$(awk -v ns="$((ended_ns - started_ns))" '/^WRKCPU / { printf "%.0f", 100 * ($2 + $3) / (ns / 1e9) }' <<<"$out")"
   if ((BENCH_http_errors > 0)); then
     die "$name: $BENCH_http_errors responses with status >= 400; the figures would measure errors"
   fi
@@ -238,14 +242,14 @@ auth=(-H "Authorization: Bearer $token")
 warm "$base/healthz"
 warm "${auth[@]}" "$base/v1/users/me"
 
-printf '\n%-6s %-16s %10s %9s %9s %9s %9s %8s %8s\n' round endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' 'node CPU' 'PG CPU'
+printf '\n%-6s %-16s %10s %9s %9s %9s %9s %8s %8s %8s\n' round endpoint 'req/s' 'p50 ms' 'p90 ms' 'p99 ms' 'max ms' 'node CPU' 'PG CPU' 'wrk CPU'
 for round in $(seq 1 "$rounds"); do
   run_wrk healthz /healthz
   h_rps=$BENCH_rps h_p50=$BENCH_p50_ms h_p90=$BENCH_p90_ms h_p99=$BENCH_p99_ms h_max=$BENCH_max_ms
-  printf '%-6s %-16s %10s %9s %9s %9s %9s %7s%% %7s%%\n' "$round" 'GET /healthz' "$h_rps" "$h_p50" "$h_p90" "$h_p99" "$h_max" "$BENCH_cpu" "$BENCH_pg_cpu"
+  printf '%-6s %-16s %10s %9s %9s %9s %9s %7s%% %7s%% %7s%%\n' "$round" 'GET /healthz' "$h_rps" "$h_p50" "$h_p90" "$h_p99" "$h_max" "$BENCH_cpu" "$BENCH_pg_cpu" "$BENCH_wrk_cpu"
   run_wrk me /v1/users/me "${auth[@]}"
   m_rps=$BENCH_rps m_p50=$BENCH_p50_ms m_p90=$BENCH_p90_ms m_p99=$BENCH_p99_ms m_max=$BENCH_max_ms
-  printf '%-6s %-16s %10s %9s %9s %9s %9s %7s%% %7s%%\n' "$round" 'GET /v1/users/me' "$m_rps" "$m_p50" "$m_p90" "$m_p99" "$m_max" "$BENCH_cpu" "$BENCH_pg_cpu"
+  printf '%-6s %-16s %10s %9s %9s %9s %9s %7s%% %7s%% %7s%%\n' "$round" 'GET /v1/users/me' "$m_rps" "$m_p50" "$m_p90" "$m_p99" "$m_max" "$BENCH_cpu" "$BENCH_pg_cpu" "$BENCH_wrk_cpu"
   ratio="$(awk -v a="$m_rps" -v b="$h_rps" -v c="$m_p50" -v d="$h_p50" -v e="$m_p99" -v f="$h_p99" \
     'BEGIN { printf "req/s %.2f, p50 %.2f, p99 %.2f", a / b, c / d, e / f }')"
   printf '%-6s %-16s %s\n' "$round" 'me / healthz' "$ratio"
@@ -253,8 +257,8 @@ done
 
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "CPU columns: share of one core used during the measured run by the server's Node process (all threads)"
-echo "and by the embedded PostgreSQL's processes; wrk and the server share this machine's $(nproc) cores"
+echo "CPU columns: share of one core used during each measured run by the server's Node process (all threads),"
+echo "the embedded PostgreSQL's processes and wrk itself; they all share this machine's $(nproc) cores"
 
 stop_server
 echo "server exit code: $server_exit"
