@@ -286,6 +286,16 @@ await step('worker in node_modules', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// The demo client bundle (esbuild); the build script itself skips work when nothing changed.
+
+await step('demo client bundle', async () => {
+  const before = existsSync(join(root, 'src/web/dist/.build.json')) ? statSync(join(root, 'src/web/dist/.build.json')).mtimeMs : 0;
+  await run(process.execPath, [join(root, 'scripts/build-web.mjs'), '--quiet'], { cwd: root });
+  const after = existsSync(join(root, 'src/web/dist/.build.json')) ? statSync(join(root, 'src/web/dist/.build.json')).mtimeMs : 0;
+  return after !== before;
+});
+
+// ---------------------------------------------------------------------------------------------
 // e. Verify: mediasoup loads and starts a worker (the binary links against the system
 //    libraries), and uWebSockets.js's native binary loads (the package otherwise falls back
 //    silently to a slow pure-JS server).

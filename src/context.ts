@@ -15,6 +15,8 @@ import { RoomService, SettingsService } from './calls/rooms.ts';
 import { SignalingTokenService } from './calls/signaling-tokens.ts';
 import { UserNotifierRelay } from './calls/ports.ts';
 import { TurnCredentialMinter } from './turn/credentials.ts';
+import { SfuRegistry } from './calls/sfu/index.ts';
+import { CallService } from './calls/call-service.ts';
 import type { ObjectStorage } from './storage/types.ts';
 import { systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
@@ -40,6 +42,9 @@ export interface AppContext {
   settings: SettingsService;
   signalingTokens: SignalingTokenService;
   turn: TurnCredentialMinter;
+  /** The live SFU state of this node's calls. */
+  sfu: SfuRegistry;
+  calls: CallService;
   /** Domain → users' sockets; the realtime transport attaches itself at start-up. */
   userNotifier: UserNotifierRelay;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
@@ -109,6 +114,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
 
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
+    const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId) });
+    cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
+    const calls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
+    wireCallEvents(sfu, calls, logger);
 
     return {
       config,
@@ -129,6 +138,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       signalingTokens,
       turn,
       userNotifier,
+      sfu,
+      calls,
       publicBaseUrl,
       close,
     };
@@ -136,4 +147,13 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     await close();
     throw error;
   }
+}
+
+/** SFU facts become call-state changes: empty calls end, departures and media changes are announced. */
+function wireCallEvents(sfu: SfuRegistry, calls: CallService, logger: Logger): void {
+  const report = (what: string) => (error: unknown) => logger.error({ err: error }, `call event handling failed: ${what}`);
+  sfu.on('empty', ({ callId }) => void calls.endBySystem(callId, 'empty').catch(report('empty')));
+  sfu.on('peerleft', ({ callId, participantId }) => void calls.participantGone(callId, participantId).catch(report('peerleft')));
+  sfu.on('peerjoined', ({ callId }) => void calls.announceUpdate(callId).catch(report('peerjoined')));
+  sfu.on('producerschanged', ({ callId }) => void calls.announceUpdate(callId).catch(report('producerschanged')));
 }

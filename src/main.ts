@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Config } from './config/schema.ts';
 import { createContext, type AppContext, type ContextOverrides } from './context.ts';
 import { buildOpenApi } from './http/openapi.ts';
@@ -9,7 +10,9 @@ import { HttpServer } from './http/server.ts';
 import { opsRoutes, type ReadinessCheck } from './http/routes/ops.ts';
 import { userRoutes } from './http/routes/users.ts';
 import { storageRoutes } from './http/routes/storage.ts';
-import { roomRoutes } from './http/routes/calls.ts';
+import { webRoutes } from './http/routes/web.ts';
+import { callRoutes, roomRoutes } from './http/routes/calls.ts';
+import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
 import { pingDatabase } from './db/database.ts';
@@ -69,13 +72,22 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     }),
     ...userRoutes({ users: ctx.users, tokens: ctx.tokens }),
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
+    ...callRoutes({ calls: ctx.calls }),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);
   }
   storageRoutes(http, ctx);
+  webRoutes(http, { distDir: fileURLToPath(new URL('./web/dist/', import.meta.url)) });
   const userSockets = new UserSockets(http.app, { authenticate: ctx.authenticate, logger: ctx.logger.child({ component: 'realtime' }), registry: ctx.registry });
   ctx.userNotifier.attach(userSockets);
+  attachSignaling(http.app, {
+    sfu: ctx.sfu,
+    resolveToken: (token) => ctx.calls.resolveSignalingToken(token),
+    calls: config.calls,
+    logger: ctx.logger,
+    registry: ctx.registry,
+  });
 
   const purgeTimer = setInterval(() => {
     idempotency.purgeExpired().catch((error: unknown) => ctx.logger.warn({ err: error }, 'idempotency purge failed'));

@@ -225,7 +225,7 @@ export class CallService {
 
   /** The SFU dropped a participant for good (grace period over). */
   async participantGone(callId: string, participantId: string): Promise<void> {
-    await this.markLeft(participantId);
+    if (!(await this.markLeft(participantId))) return; // already left through the REST API
     await this.logEvent(this.deps.db, callId, 'participant_left', null, null, 'media gone');
     await this.announceUpdate(callId);
   }
@@ -281,8 +281,15 @@ export class CallService {
     return rows.map((r) => r.user_id);
   }
 
-  private async markLeft(participantId: string): Promise<void> {
-    await this.deps.db.updateTable('call_participants').set({ state: 'left', left_at: this.deps.clock.now() }).where('id', '=', participantId).where('state', '=', 'joined').execute();
+  /** True when the participant was in the call and now is not. */
+  private async markLeft(participantId: string): Promise<boolean> {
+    const result = await this.deps.db
+      .updateTable('call_participants')
+      .set({ state: 'left', left_at: this.deps.clock.now() })
+      .where('id', '=', participantId)
+      .where('state', '=', 'joined')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
   }
 
   private async participantOf(callId: string, userId: string): Promise<ParticipantRow | undefined> {

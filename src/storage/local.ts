@@ -104,11 +104,15 @@ export class LocalStorage implements ObjectStorage {
     let sourceError: unknown;
     source.once('error', (err) => (sourceError = err));
     const tmp = await this.tmpPath();
+    const out = createWriteStream(tmp);
     try {
-      await pipeline(source, counter, createWriteStream(tmp));
+      await pipeline(source, counter, out);
       if (onProgress && loaded % partSize !== 0) onProgress({ loadedBytes: loaded, totalBytes, part: reportedPart + 1 });
       await this.commit(tmp, key, opts.contentType);
     } catch (err) {
+      // The file opens asynchronously: a source that fails early can beat the open, so wait for
+      // the write stream to close before removing, or the file appears after the rm.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await rm(tmp, { force: true });
       if (sourceError !== undefined && err === sourceError) throw err;
       throw this.writeError(err, 'upload', key);

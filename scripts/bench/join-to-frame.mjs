@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+// Benchmark: "a page joins a running call → its first decoded remote video frame", in real Chromium.
+//
+//   npm start                                   # a server in demo mode (the embedded default)
+//   node scripts/bench/join-to-frame.mjs [--url http://127.0.0.1:8080] [--runs 12] [--video 640x360@30] [--json out.json]
+//
+// A publisher page starts a video call in a fresh room and stays in it. A joiner page (one Chromium,
+// reloaded before every run) signs in with its token, then each run measures, inside the joiner's
+// page, from the click on "Join call" to the first frame of the publisher's video presented by the
+// <video> element (requestVideoFrameCallback), and breaks it down: POST /join answered, signaling
+// welcome, first decoded frame as seen by getStats (framesDecoded > 0, polled). The joiner leaves
+// after each run. Prints every run, then p50/p95/min/max.
+//
+// Runs are spaced by --gap-ms (default 3000). Back-to-back joins (--gap-ms 0) measure something
+// else: the publisher's Chrome ignores a key-frame request (PLI) that comes soon after the previous
+// one, so mediasoup re-asks after its 1 s KeyFrameRetransmissionWaitTime and about half the joins
+// then take ~1.15 s. That is what a room sees when several people join within a second or two.
+/* global window, document, performance -- functions passed to page.evaluate() run in the browser */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const { values: opts } = parseArgs({
+  options: {
+    url: { type: 'string', default: process.env.CALLPLANE_URL ?? 'http://127.0.0.1:8080' },
+    runs: { type: 'string', default: '12' },
+    'gap-ms': { type: 'string', default: '3000' },
+    video: { type: 'string', default: '640x360@30' },
+    json: { type: 'string' },
+    chromium: { type: 'string', default: process.env.CALLPLANE_CHROMIUM ?? '/usr/bin/chromium' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opts.help) {
+  console.log('usage: node scripts/bench/join-to-frame.mjs [--url URL] [--runs N (>= 10)] [--gap-ms MS] [--video WxH@FPS] [--json FILE] [--chromium PATH]');
+  process.exit(0);
+}
+const base = opts.url.replace(/\/$/, '');
+const runs = Math.max(10, Number(opts.runs) || 12);
+const gapMs = Math.max(0, Number(opts['gap-ms']) || 0);
+const STEP_TIMEOUT_MS = 30_000;
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--use-fake-device-for-media-stream=fps=30',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+async function api(method, path, { token, body } = {}) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const json = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(`${method} ${path} → ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function waitFor(what, check, timeoutMs = STEP_TIMEOUT_MS, intervalMs = 50) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+const profiles = [];
+async function launch(name) {
+  const profile = mkdtempSync(join(tmpdir(), `callplane-bench-${name}-`));
+  profiles.push(profile);
+  const context = await chromium.launchPersistentContext(profile, { executablePath: opts.chromium, headless: true, args: CHROMIUM_ARGS });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('pageerror', (error) => console.error(`[${name}] ${error.message}`));
+  return { context, page };
+}
+
+async function openSignedIn(page, token) {
+  await page.goto(`${base}/?video=${encodeURIComponent(opts.video)}#token=${encodeURIComponent(token)}`);
+  await waitFor('the lobby', () => page.evaluate(() => document.body.dataset.state === 'lobby'));
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+const fmt = (ms) => (ms === null || ms === undefined ? '   -  ' : `${ms.toFixed(0).padStart(5)} ms`);
+
+let publisher = null;
+let joiner = null;
+try {
+  try {
+    await api('GET', '/healthz');
+  } catch (error) {
+    throw new Error(`no callplane at ${base} (${error.message}); start one with \`npm start\` or pass --url`);
+  }
+  const stamp = Date.now().toString(36);
+  const host = await api('POST', '/v1/demo/login', { body: { display_name: `bench-publisher-${stamp}` } });
+  const guest = await api('POST', '/v1/demo/login', { body: { display_name: `bench-joiner-${stamp}` } });
+  const { room } = await api('POST', '/v1/rooms', { token: host.access_token, body: { name: `bench ${stamp}`, members: [{ user_id: guest.user.id, power: 0 }] } });
+
+  [publisher, joiner] = await Promise.all([launch('publisher'), launch('joiner')]);
+  await openSignedIn(publisher.page, host.access_token);
+  await publisher.page.locator(`[data-testid=room][data-room-id="${room.id}"] [data-testid=start-video]`).click();
+  const publisherPid = await waitFor('the publisher to join', () => publisher.page.evaluate(() => window.callplane.participantId));
+  await waitFor('the publisher to send video', () =>
+    publisher.page.evaluate(() => window.callplane.sendTransport?.connectionState === 'connected' && Object.values(window.callplane.producers).some((p) => p.kind === 'video')),
+  );
+  console.log(`join-to-frame: ${base}, ${runs} runs ${gapMs} ms apart, capture ${opts.video}, publisher ${publisherPid}`);
+  console.log(' run   click→frame   POST join    welcome   stats≥1frame');
+
+  const results = [];
+  for (let run = 1; run <= runs; run++) {
+    if (run > 1 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+    await openSignedIn(joiner.page, guest.access_token);
+    const button = joiner.page.locator(`[data-testid=room][data-room-id="${room.id}"] [data-testid=join-call]`);
+    await button.waitFor({ timeout: STEP_TIMEOUT_MS });
+    // Mark and click in the page itself, so the clock and the frame callback share a timeline.
+    await joiner.page.evaluate((roomId) => {
+      window.__benchClick = performance.now();
+      document.querySelector(`[data-testid=room][data-room-id="${roomId}"] [data-testid=join-call]`).click();
+    }, room.id);
+    const statsFrameAt = await waitFor(
+      'a decoded frame in getStats',
+      () =>
+        joiner.page.evaluate(async (from) => {
+          const debug = window.callplane;
+          const consumer = (debug.consumers[from] ?? []).find((c) => c.kind === 'video');
+          if (!consumer || !debug.recvTransport) return null;
+          const stats = await consumer.getStats();
+          let decoded = 0;
+          stats.forEach((s) => {
+            if (s.type === 'inbound-rtp' && s.mid !== 'probator' && s.trackIdentifier !== 'probator') decoded += s.framesDecoded ?? 0;
+          });
+          return decoded > 0 ? performance.now() : null;
+        }, publisherPid),
+      STEP_TIMEOUT_MS,
+      20,
+    );
+    const timings = await waitFor('the first presented frame', () =>
+      joiner.page.evaluate((from) => {
+        const t = window.callplane.timings;
+        return t && t.firstFrame[from] !== undefined ? { ...t, click: window.__benchClick } : null;
+      }, publisherPid),
+    );
+    const result = {
+      run,
+      clickToFrameMs: timings.firstFrame[publisherPid] - timings.click,
+      joinAnsweredMs: timings.start - timings.click,
+      welcomeMs: timings.welcome === undefined ? null : timings.welcome - timings.click,
+      statsFrameMs: statsFrameAt - timings.click,
+    };
+    results.push(result);
+    console.log(`${String(run).padStart(4)}   ${fmt(result.clickToFrameMs)}   ${fmt(result.joinAnsweredMs)}   ${fmt(result.welcomeMs)}   ${fmt(result.statsFrameMs)}`);
+    await joiner.page.getByTestId('leave').click();
+    await waitFor('the joiner to leave', () => joiner.page.evaluate(() => document.body.dataset.state === 'lobby'));
+  }
+
+  const summary = {};
+  for (const key of ['clickToFrameMs', 'joinAnsweredMs', 'welcomeMs', 'statsFrameMs']) {
+    const sorted = results.map((r) => r[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
+    summary[key] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95), min: sorted[0], max: sorted.at(-1) };
+  }
+  const s = summary.clickToFrameMs;
+  console.log(`\njoin → first frame over ${runs} runs: p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`);
+  console.log(`  POST join answered p50 ${summary.joinAnsweredMs.p50.toFixed(0)} ms; welcome p50 ${summary.welcomeMs.p50?.toFixed(0)} ms; getStats frame p50 ${summary.statsFrameMs.p50.toFixed(0)} ms`);
+  if (opts.json) {
+    writeFileSync(opts.json, `${JSON.stringify({ url: base, video: opts.video, runs, gapMs, at: new Date().toISOString(), summary, results }, null, 2)}\n`);
+    console.log(`wrote ${opts.json}`);
+  }
+  await api('POST', `/v1/calls/${await publisher.page.evaluate(() => window.callplane.callId)}/end`, { token: host.access_token }).catch(() => undefined);
+} catch (error) {
+  console.error(`join-to-frame: FAILED: ${error.message}`);
+  process.exitCode = 1;
+} finally {
+  await Promise.all([publisher?.context.close(), joiner?.context.close()].filter(Boolean)).catch(() => undefined);
+  for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
+}

@@ -1,0 +1,14 @@
+export { SfuRegistry, type SfuRegistryOptions } from './registry.ts';
+export { CallSession, type CallSessionEvents } from './session.ts';
+export type {
+  CallRef,
+  IceServersFor,
+  MediaInterruptedEvent,
+  ParticipantIdentity,
+  ParticipantMedia,
+  ParticipantRef,
+  PeerConnection,
+  PeerSink,
+  SfuRegistryEvents,
+  TransportConnectedEvent,
+} from './types.ts';
