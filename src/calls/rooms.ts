@@ -86,6 +86,21 @@ export class RoomService {
     return { rows: await Promise.all(rooms.map((room) => this.toDto(room))), total: count.total };
   }
 
+  async rename(actor: Actor, roomId: string, name: string): Promise<RoomDto> {
+    await this.authorizeOwner(actor, roomId);
+    await this.db.updateTable('rooms').set({ name }).where('id', '=', roomId).execute();
+    return this.get(actor, roomId);
+  }
+
+  /** Deletes a room with no call in progress (end it first); its calls' history stays. */
+  async delete(actor: Actor, roomId: string): Promise<void> {
+    await this.authorizeOwner(actor, roomId);
+    const live = await this.db.selectFrom('calls').select('id').where('room_id', '=', roomId).where('ended_at', 'is', null).executeTakeFirst();
+    if (live) throw new AppError('invalid_state', 'The room has a call in progress; end it first', { call_id: live.id });
+    await this.db.updateTable('calls').set({ room_id: null }).where('room_id', '=', roomId).execute();
+    await this.db.deleteFrom('rooms').where('id', '=', roomId).execute();
+  }
+
   async addMember(actor: Actor, roomId: string, input: Static<typeof MemberInput>): Promise<RoomDto> {
     const power = input.power ?? POWER.member;
     await this.authorizeManage(actor, roomId, power);
@@ -115,6 +130,15 @@ export class RoomService {
     if (power < POWER.moderator || (targetPower > power && power < POWER.admin)) {
       throw new AppError('forbidden', 'Managing members needs power ≥ 50, and at least the power you grant');
     }
+  }
+
+  /** Renaming and deleting need power 100 in the room, or an admin. */
+  private async authorizeOwner(actor: Actor, roomId: string): Promise<void> {
+    if (!(await this.find(roomId))) throw new AppError('not_found', `Room ${roomId} not found`);
+    if (actor.isAdmin) return;
+    const power = await this.powerOf(roomId, actor.userId);
+    if (power === null) throw new AppError('forbidden', 'You are not a member of this room');
+    if (power < POWER.admin) throw new AppError('forbidden', 'Renaming or deleting a room needs power 100');
   }
 
   private async assertUsersExist(userIds: string[]): Promise<void> {

@@ -66,6 +66,29 @@ t.test('rooms: the creator is admin (100), members get their power, non-members 
   t.equal(badPower.status, 400);
 });
 
+t.test('rooms: rename and delete need power 100; a room with a live call cannot be deleted', async (t) => {
+  const room = (await server.api('/v1/rooms', { method: 'POST', token: ann.token, body: { name: 'Old', members: [{ user_id: bob.id, power: 50 }] } })).body.room;
+  t.equal((await server.api(`/v1/rooms/${room.id}`, { method: 'PATCH', token: bob.token, body: { name: 'Mine' } })).status, 403, 'a moderator cannot rename');
+  const renamed = await server.api(`/v1/rooms/${room.id}`, { method: 'PATCH', token: ann.token, body: { name: 'New' } });
+  t.equal(renamed.status, 200);
+  t.equal(renamed.body.room.name, 'New');
+  t.equal((await server.api(`/v1/rooms/${room.id}`, { method: 'PATCH', token: ann.token, body: { name: '' } })).status, 400);
+
+  const call = await server.api('/v1/calls/initiate', { method: 'POST', token: ann.token, body: { room_id: room.id, type: 'audio' } });
+  t.equal(call.status, 201);
+  const busy = await server.api(`/v1/rooms/${room.id}`, { method: 'DELETE', token: ann.token });
+  t.equal(busy.status, 409);
+  t.equal(busy.body.error.details.call_id, call.body.call.id);
+  await server.api(`/v1/calls/${call.body.call.id}/end`, { method: 'POST', token: ann.token, body: {} });
+
+  t.equal((await server.api(`/v1/rooms/${room.id}`, { method: 'DELETE', token: bob.token })).status, 403, 'a moderator cannot delete');
+  t.equal((await server.api(`/v1/rooms/${room.id}`, { method: 'DELETE', token: ann.token })).status, 204);
+  t.equal((await server.api(`/v1/rooms/${room.id}`, { token: ann.token })).status, 404, 'gone');
+  const history = await server.api(`/v1/calls/${call.body.call.id}`, { apiKey: true });
+  t.equal(history.status, 200, 'the ended call stays readable');
+  t.equal(history.body.call.room_id, null);
+});
+
 t.test('tenant settings: recording on by default, changed by admins only', async (t) => {
   t.same((await server.api('/v1/settings', { apiKey: true })).body, { settings: { recording_enabled: true } });
   t.equal((await server.api('/v1/settings', { method: 'PUT', token: ann.token, body: { recording_enabled: false } })).status, 403);

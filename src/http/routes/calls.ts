@@ -58,6 +58,21 @@ export function roomRoutes(deps: { rooms: RoomService; settings: SettingsService
       handler: async ({ principal, params }) => ok({ room: await rooms.get(actorOf(principal), params.id) }),
     }),
     defineRoute({
+      method: 'patch', path: '/v1/rooms/{id}', summary: 'Rename a room (power 100)', tags: ['rooms'], auth: 'user',
+      params: RoomIdParams, body: Strict({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
+      responses: { 200: { description: 'The room', schema: RoomEnvelope } },
+      handler: async ({ principal, params, body }) => ok({ room: await rooms.rename(actorOf(principal), params.id, body.name) }),
+    }),
+    defineRoute({
+      method: 'delete', path: '/v1/rooms/{id}', summary: 'Delete a room without a call in progress (power 100)', tags: ['rooms'], auth: 'user',
+      params: RoomIdParams,
+      responses: { 204: { description: 'Deleted' } },
+      handler: async ({ principal, params }) => {
+        await rooms.delete(actorOf(principal), params.id);
+        return { status: 204 };
+      },
+    }),
+    defineRoute({
       method: 'post', path: '/v1/rooms/{id}/members', summary: 'Add a member or change their power (power ≥ 50)', tags: ['rooms'], auth: 'user',
       params: RoomIdParams, body: MemberInput,
       responses: { 200: { description: 'The room', schema: RoomEnvelope } },
