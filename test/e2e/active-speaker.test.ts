@@ -64,12 +64,12 @@ t.test('active_speaker names the unmuted participant at the muted one', { skip: 
     { timeoutMs: 20_000, logs: alice.logs },
   );
   t.ok(fresh.volume! >= THRESHOLD_DBOV, `Alice's page is told Bob is speaking (${fresh.volume} dBov)`);
-  await waitFor(
+  const speakingTiles = await waitFor(
     "Bob's tile on Alice's page to show him speaking",
     () => alice.page.locator(`[data-testid=tile][data-participant-id="${bobPid}"][data-speaking=true]`).count(),
     { timeoutMs: 20_000, logs: alice.logs },
   );
-  t.pass("Bob's tile on Alice's page is marked speaking");
+  t.equal(speakingTiles, 1, "Bob's tile on Alice's page is marked speaking");
 
   // Keep listening until Bob has been named twice more at Alice's page (Bob → silence → Bob: at
   // least two more observer rounds after the mute) and check Alice is never named meanwhile.

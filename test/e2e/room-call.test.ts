@@ -71,7 +71,7 @@ t.test('a room video call between three browsers', { skip: chromiumAvailable() ?
   const callId = (await alice.page.evaluate(() => window.callplane.callId))!;
   const invite = bob.page.locator(`[data-testid=invite][data-call-id="${callId}"]`);
   await invite.waitFor({ timeout: 15_000 });
-  t.pass('Bob is rung (call.invite on the user socket)');
+  t.equal(await invite.count(), 1, 'Bob is rung (call.invite on the user socket)');
   await invite.getByTestId('invite-join').click();
   await waitForState(bob, 'call');
   const bobPid = await waitForParticipantId(bob);
@@ -95,8 +95,8 @@ t.test('a room video call between three browsers', { skip: chromiumAvailable() ?
   const [fromAlice, fromBob] = await Promise.all([waitForMedia(carol, { from: alicePid }), waitForMedia(carol, { from: bobPid })]);
   t.ok(fromAlice.video!.framesDecoded > 0 && fromBob.video!.framesDecoded > 0, 'Carol decodes both videos');
   t.ok(fromAlice.audio!.packetsReceived > 0 && fromBob.audio!.packetsReceived > 0, 'Carol receives both audio streams');
-  await waitForNotification(alice, 'peer_joined', (p) => p.participantId === carolPid);
-  t.pass('Alice is told Carol joined');
+  const carolJoined = await waitForNotification(alice, 'peer_joined', (p) => p.participantId === carolPid);
+  t.equal(carolJoined.participantId, carolPid, 'Alice is told Carol joined');
 
   const state = await server.api(`/v1/calls/${callId}`, { token: a!.token });
   t.equal(state.status, 200);
@@ -106,25 +106,25 @@ t.test('a room video call between three browsers', { skip: chromiumAvailable() ?
 
   // Alice mutes her microphone: the server's view and the others' notifications follow.
   await alice.page.getByTestId('mute-mic').click();
-  await waitFor(
+  const aliceMuted = await waitFor(
     "GET /v1/calls to show Alice's audio off",
     async () => {
       const answer = await server.api(`/v1/calls/${callId}`, { token: b!.token });
       const me = answer.body.call.participants.find((p: { participant_id: string; left_at: string | null }) => p.participant_id === alicePid && !p.left_at);
-      return me && me.audio_on === false && me.video_on === true;
+      return me && me.audio_on === false ? me : null;
     },
     { timeoutMs: 10_000 },
   );
-  t.pass("GET /v1/calls/{id} shows Alice's audio_on: false (video still on)");
-  await waitForNotification(bob, 'producer_paused', (p) => p.participantId === alicePid);
-  t.pass('Bob got producer_paused for Alice');
+  t.match(aliceMuted, { audio_on: false, video_on: true }, "GET /v1/calls/{id} shows Alice's audio_on: false (video still on)");
+  const paused = await waitForNotification(bob, 'producer_paused', (p) => p.participantId === alicePid);
+  t.equal(paused.participantId, alicePid, 'Bob got producer_paused for Alice');
   await waitFor("Bob's tile to show Alice muted", () => bob.page.locator(`[data-testid=tile][data-participant-id="${alicePid}"][data-audio-muted=true]`).count(), { timeoutMs: 5000 });
 
   // Alice leaves: Bob is told.
   await alice.page.getByTestId('leave').click();
   await waitForState(alice, 'lobby');
-  await waitForNotification(bob, 'peer_left', (p) => p.participantId === alicePid);
-  t.pass('Bob got peer_left for Alice');
+  const aliceLeft = await waitForNotification(bob, 'peer_left', (p) => p.participantId === alicePid);
+  t.equal(aliceLeft.participantId, alicePid, 'Bob got peer_left for Alice');
   await waitFor("Alice's tile to leave Bob's grid", async () => (await bob.page.locator(`[data-testid=tile][data-participant-id="${alicePid}"]`).count()) === 0, { timeoutMs: 5000 });
 
   // Carol (power 0, not the initiator) may not end the call, through the API or the page.
@@ -143,13 +143,14 @@ t.test('a room video call between three browsers', { skip: chromiumAvailable() ?
   // Bob met Alice the first time through his welcome, so a peer_joined for her is this rejoin.
   await waitForNotification(bob, 'peer_joined', (p) => p.userId === a!.userId);
   await alice.page.getByTestId('end').click();
-  await Promise.all(
+  const endings = await Promise.all(
     clients.map(async (client: Client) => {
-      await waitForNotification(client, 'call_status', (p) => p.status === 'ended' && p.callId === callId);
+      const status = await waitForNotification(client, 'call_status', (p) => p.status === 'ended' && p.callId === callId);
       await waitForState(client, 'lobby');
+      return status.status;
     }),
   );
-  t.pass('every page got call_status ended and went back to the lobby');
+  t.same(endings, clients.map(() => 'ended'), 'every page got call_status ended and went back to the lobby');
   const ended = await server.api(`/v1/calls/${callId}`, { token: a!.token });
   t.equal(ended.body.call.status, 'ended');
   t.ok(ended.body.call.ended_at, 'ended_at is set');
