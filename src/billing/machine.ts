@@ -1,0 +1,361 @@
+/**
+ * The billing state machine of paid calls (SPEC §6.2): ONE transition table of
+ * {from, event, to, guard, update, effects}. Guards, updates and effects are pure functions of
+ * (snapshot, event, now); effects are data (intents) that the caller stores in an outbox and
+ * executes after the transaction commits. The caller also stores `log` in the call event log.
+ *
+ * Several rows may share (from, event) with exclusive guards; the first whose guard passes wins.
+ * A pair with no row, or whose guards all refuse, is a 409 invalid_state: replayed or stale jobs
+ * (a window_boundary that already ran, a join_timeout after the host joined) land there and are
+ * dropped by the runner.
+ */
+import { AppError } from '../shared/errors.ts';
+import {
+  atOffset,
+  captureEffect,
+  findHold,
+  hasPlacingHold,
+  meterConfig,
+  nextHoldWindow,
+  placeHold,
+  placesHolds,
+  releaseAllHeld,
+  releaseEffect,
+  updateHold,
+  windowEndAt,
+} from './holds.ts';
+import { holdDueSeconds, windowChargeMinor } from './meter.ts';
+import {
+  captureFailed,
+  captureFailedEffects,
+  endingEffects,
+  enterEnding,
+  initiateProblem,
+  newSnapshot,
+  statusNotice as status,
+} from './lifecycle.ts';
+import type {
+  BillingEffect,
+  BillingEvent,
+  BillingEventType,
+  BillingSnapshot,
+  BillingState,
+  CallEventRecord,
+  EndReason,
+  EventOf,
+  Role,
+} from './model.ts';
+
+interface Ctx<E> {
+  /** The snapshot before the event (rows from `null` must not read it: there is no call yet). */
+  readonly s: BillingSnapshot;
+  readonly e: E;
+  readonly now: number;
+}
+
+export interface TransitionRule<T extends BillingEventType = BillingEventType> {
+  from: BillingState | null;
+  event: T;
+  to: BillingState;
+  /** Why the event is refused, or null when it is allowed. */
+  guard?: (c: Ctx<EventOf<T>>) => string | null;
+  update?: (c: Ctx<EventOf<T>>) => Partial<BillingSnapshot>;
+  effects?: (c: Ctx<EventOf<T>>, next: BillingSnapshot) => BillingEffect[];
+}
+
+export type TransitionResult =
+  | { ok: true; next: BillingSnapshot; effects: BillingEffect[]; log: CallEventRecord }
+  | { ok: false; error: AppError };
+
+// Erases the event type so rows of different events fit in one array; each row stays typed where written.
+function rule<T extends BillingEventType>(r: TransitionRule<T>): TransitionRule {
+  return r as unknown as TransitionRule;
+}
+
+/** A waiting call ends before it started: the window-1 hold is released, nothing is charged. */
+function cancelWaiting<T extends 'guest_ended' | 'host_rejected' | 'join_timeout' | 'link_expired'>(
+  event: T,
+  reason: EndReason,
+  guard?: (c: Ctx<EventOf<T>>) => string | null,
+): TransitionRule {
+  return rule<T>({
+    from: 'waiting',
+    event,
+    to: 'cancelled',
+    ...(guard ? { guard } : {}),
+    update: ({ s, now }) => ({ holds: releaseAllHeld(s).holds, endReason: reason, endedAtMs: now, totalChargedMinor: 0, billedMinutes: 0 }),
+    effects: ({ s }) => [...releaseAllHeld(s).effects, { type: 'end_media', reason }, status('both', { status: 'cancelled', reason })],
+  });
+}
+
+const endReasonOf = (by: Role): EndReason => (by === 'host' ? 'host_ended' : 'user_ended');
+
+const capturedHold = ({ s, e }: Ctx<EventOf<'capture_impossible'>>): string | null =>
+  findHold(s, e.window)?.status === 'captured' ? (hasPlacingHold(s) ? 'a hold is still being placed' : null) : `window ${e.window} has no capture`;
+
+const placingHold = ({ s, e }: Ctx<{ window: number }>): string | null =>
+  findHold(s, e.window)?.status === 'placing' ? null : `no hold is being placed for window ${e.window}`;
+
+const boundaryDue = ({ s, e, now }: Ctx<EventOf<'window_boundary'>>): string | null => {
+  if (e.window !== s.currentWindow) return `window ${e.window} is not the current window (${s.currentWindow})`;
+  if (now < windowEndAt(s, e.window)) return `window ${e.window} has not ended yet`;
+  if (placesHolds(s) && findHold(s, e.window)?.status !== 'held') return `window ${e.window} has no hold to capture`;
+  return null;
+};
+
+export const TRANSITIONS: readonly TransitionRule[] = [
+  rule({
+    from: null,
+    event: 'initiate_accepted',
+    to: 'pending',
+    guard: ({ e }) => initiateProblem(e),
+    update: ({ e, now }) => {
+      const s = newSnapshot(e, now);
+      return placesHolds(s) ? { ...s, holds: [placeHold(s, 1).record] } : s;
+    },
+    effects: (_c, next) => [{ type: 'reserve_link_use' }, ...(placesHolds(next) ? [placeHold(next, 1).effect] : [])],
+  }),
+  rule({
+    from: 'pending',
+    event: 'hold_placed',
+    to: 'waiting',
+    guard: (c) => {
+      if (c.e.window !== 1) return 'only the window-1 hold moves a pending call';
+      if (!placesHolds(c.s)) return c.e.holdId === null ? null : 'a free link has no hold';
+      return placingHold(c) ?? (c.e.holdId ? null : 'a hold id is required');
+    },
+    update: ({ s, e, now }) => ({ holds: placesHolds(s) ? updateHold(s, 1, { status: 'held', holdId: e.holdId }) : s.holds, waitingSinceMs: now }),
+    effects: ({ s, now }) => {
+      const timeoutAt = now + s.joinTimeoutSeconds * 1000;
+      const expiry = s.linkExpiresAtMs !== null && s.linkExpiresAtMs < timeoutAt ? Math.max(now, s.linkExpiresAtMs) : null;
+      return [
+        { type: 'issue_signaling_token', role: 'guest' },
+        { type: 'notify', to: 'host', message: 'call.incoming', data: { call_id: s.callId } },
+        { type: 'schedule', at: timeoutAt, job: { type: 'join_timeout' } },
+        ...(expiry === null ? [] : [{ type: 'schedule', at: expiry, job: { type: 'link_expired' } } as const]),
+      ];
+    },
+  }),
+  rule({
+    from: 'pending',
+    event: 'hold_refused',
+    to: 'cancelled',
+    guard: (c) => (c.e.window !== 1 ? 'only the window-1 hold is refused at initiate' : placingHold(c)),
+    update: ({ s, e, now }) => ({
+      holds: updateHold(s, 1, { status: 'refused' }),
+      endReason: 'payment_failed',
+      declineCode: e.declineCode,
+      endedAtMs: now,
+      totalChargedMinor: 0,
+      billedMinutes: 0,
+    }),
+    effects: ({ e }) => [{ type: 'release_link_use' }, { type: 'fail_initiate', code: 'payment_failed', declineCode: e.declineCode }],
+  }),
+  rule({
+    from: 'waiting',
+    event: 'media_connected',
+    to: 'active',
+    // Only the SFU's view of DTLS counts: a client saying "we are connected" never starts the meter.
+    guard: ({ e }) =>
+      e.source !== 'sfu' ? 'only the SFU can report media connected' : e.dtls.host === 'connected' && e.dtls.guest === 'connected' ? null : 'both transports must be DTLS-connected',
+    update: ({ now }) => ({ startedAtMs: now, currentWindow: 1 }),
+    effects: (_c, next) => [
+      status('both', { status: 'active', started_at: next.startedAtMs }),
+      { type: 'schedule', at: windowEndAt(next, 1), job: { type: 'window_boundary', window: 1 } },
+      ...(placesHolds(next) ? [{ type: 'schedule', at: atOffset(next, holdDueSeconds(2, meterConfig(next))), job: { type: 'next_hold_due', window: 2 } } as const] : []),
+    ],
+  }),
+  cancelWaiting('guest_ended', 'user_ended'),
+  cancelWaiting('host_rejected', 'host_rejected'),
+  cancelWaiting('join_timeout', 'join_timeout', ({ s, now }) => (now >= s.waitingSinceMs! + s.joinTimeoutSeconds * 1000 ? null : 'the host still has time to join')),
+  cancelWaiting('link_expired', 'link_expired', ({ s, now }) => (s.linkExpiresAtMs !== null && now >= s.linkExpiresAtMs ? null : 'the link has not expired')),
+  rule({
+    from: 'active',
+    event: 'next_hold_due',
+    to: 'active',
+    guard: ({ s, e, now }) => {
+      if (!placesHolds(s)) return 'a free link places no holds';
+      if (s.cutoffWindow !== null) return 'a hold was refused: no further holds';
+      // One hold in flight at a time keeps holds contiguous, so "held through" is well defined.
+      if (hasPlacingHold(s)) return 'the previous hold is still being placed';
+      if (e.window !== nextHoldWindow(s)) return `the next hold is for window ${nextHoldWindow(s)}`;
+      return now >= atOffset(s, holdDueSeconds(e.window, meterConfig(s))) ? null : `the hold for window ${e.window} is not due yet`;
+    },
+    update: ({ s, e }) => ({ holds: [...s.holds, placeHold(s, e.window).record] }),
+    effects: ({ s, e }) => [placeHold(s, e.window).effect],
+  }),
+  rule({
+    from: 'active',
+    event: 'hold_placed',
+    to: 'active',
+    guard: (c) => placingHold(c) ?? (c.e.holdId ? null : 'a hold id is required'),
+    update: ({ s, e }) => ({ holds: updateHold(s, e.window, { status: 'held', holdId: e.holdId }) }),
+    // The chain of holds continues only once this one is secured. A hold that arrives after its
+    // window began may have made that window's boundary job be refused and dropped: schedule it again
+    // (a duplicate is refused as stale).
+    effects: ({ s, e }) => [
+      { type: 'schedule', at: atOffset(s, holdDueSeconds(e.window + 1, meterConfig(s))), job: { type: 'next_hold_due', window: e.window + 1 } },
+      ...(e.window === s.currentWindow ? [{ type: 'schedule', at: windowEndAt(s, e.window), job: { type: 'window_boundary', window: e.window } } as const] : []),
+    ],
+  }),
+  rule({
+    from: 'active',
+    event: 'next_hold_refused',
+    to: 'active',
+    // The refused window has not started: warn both sides, the call ends when the paid window does.
+    guard: (c) => placingHold(c) ?? (c.e.window > c.s.currentWindow ? null : 'the refused window has already started'),
+    update: ({ s, e }) => ({ holds: updateHold(s, e.window, { status: 'refused' }), cutoffWindow: Math.min(s.cutoffWindow ?? e.window - 1, e.window - 1), declineCode: e.declineCode }),
+    effects: ({ s, e }) => [status('both', { status: 'active', warning: 'billing_error', decline_code: e.declineCode, ends_at: windowEndAt(s, e.window - 1) })],
+  }),
+  rule({
+    from: 'active',
+    event: 'next_hold_refused',
+    to: 'ending',
+    // The refused window already started (its boundary ran while the hold was pending): end now,
+    // billed only through the last held window.
+    guard: (c) => placingHold(c) ?? (c.e.window <= c.s.currentWindow ? null : 'the refused window has not started'),
+    update: (c) => {
+      const s = { ...c.s, holds: updateHold(c.s, c.e.window, { status: 'refused' }) };
+      return { ...enterEnding(s, c.now, 'billing_error', c.now), declineCode: c.e.declineCode };
+    },
+    effects: ({ s }, next) => endingEffects(s, next),
+  }),
+  rule({
+    from: 'active',
+    event: 'window_boundary',
+    to: 'active',
+    guard: (c) => boundaryDue(c) ?? (c.s.cutoffWindow === c.e.window ? 'the call ends at this boundary' : null),
+    update: ({ s, e }) => {
+      const amount = windowChargeMinor(e.window, meterConfig(s));
+      const holds = placesHolds(s) ? updateHold(s, e.window, amount > 0 ? { status: 'captured', capturedMinor: amount } : { status: 'released' }) : s.holds;
+      return { holds, currentWindow: e.window + 1, capturedMinor: s.capturedMinor + amount };
+    },
+    effects: ({ s, e }) => {
+      const hold = findHold(s, e.window);
+      const amount = windowChargeMinor(e.window, meterConfig(s));
+      const money = !hold ? [] : amount > 0 ? [captureEffect(s, hold, amount)] : [releaseEffect(s, hold)];
+      return [...money, { type: 'schedule', at: windowEndAt(s, e.window + 1), job: { type: 'window_boundary', window: e.window + 1 } }];
+    },
+  }),
+  rule({
+    from: 'active',
+    event: 'window_boundary',
+    to: 'ending',
+    // The next hold was refused: the paid window is over, the call ends with billing_error.
+    guard: (c) => boundaryDue(c) ?? (c.s.cutoffWindow === c.e.window ? null : 'the call continues past this boundary'),
+    update: ({ s, e, now }) => enterEnding(s, windowEndAt(s, e.window), 'billing_error', now),
+    effects: ({ s }, next) => endingEffects(s, next),
+  }),
+  rule({
+    from: 'active',
+    event: 'participant_ended',
+    to: 'ending',
+    update: ({ s, e, now }) => enterEnding(s, now, endReasonOf(e.by), now),
+    effects: ({ s }, next) => endingEffects(s, next),
+  }),
+  rule({
+    from: 'active',
+    event: 'media_lost',
+    to: 'ending',
+    guard: ({ s, e, now }) => {
+      if (!Number.isSafeInteger(e.stoppedAtMs) || e.stoppedAtMs < s.startedAtMs!) return 'media cannot stop before the call started';
+      return now - e.stoppedAtMs >= s.graceSeconds * 1000 ? null : 'media may still come back (grace period)';
+    },
+    // Billed up to the moment media stopped, not to when the grace period ran out.
+    update: ({ s, e, now }) => enterEnding(s, e.stoppedAtMs, 'media_lost', now),
+    effects: ({ s }, next) => endingEffects(s, next),
+  }),
+  rule({
+    from: 'active',
+    event: 'capture_impossible',
+    to: 'failed',
+    guard: capturedHold,
+    update: ({ s, e, now }) => captureFailed(s, e, now),
+    effects: ({ s, e }) => captureFailedEffects(s, e),
+  }),
+  rule({
+    from: 'ending',
+    event: 'hold_placed',
+    to: 'ending',
+    // A hold requested before the end and confirmed after it is unused: release it at once.
+    guard: (c) => placingHold(c) ?? (c.e.holdId ? null : 'a hold id is required'),
+    update: ({ s, e }) => ({ holds: updateHold(s, e.window, { status: 'released', holdId: e.holdId }) }),
+    effects: ({ s, e }) => [releaseEffect(s, { ...findHold(s, e.window)!, holdId: e.holdId })],
+  }),
+  rule({
+    from: 'ending',
+    event: 'next_hold_refused',
+    to: 'ending',
+    guard: placingHold,
+    update: ({ s, e }) => ({ holds: updateHold(s, e.window, { status: 'refused' }) }),
+  }),
+  rule({
+    from: 'ending',
+    event: 'final_capture_done',
+    to: 'completed',
+    guard: ({ s, e }) => {
+      if (hasPlacingHold(s)) return 'a hold is still being placed: its release must come first';
+      const expected = s.settlement!.finalCaptureMinor;
+      return e.capturedMinor === expected ? null : `the settlement captures ${expected}, not ${e.capturedMinor}`;
+    },
+    update: ({ s, now }) => ({ completedAtMs: now, totalChargedMinor: s.capturedMinor }),
+    effects: ({ s }) => [
+      {
+        type: 'notify',
+        to: 'both',
+        message: 'call_summary',
+        data: {
+          status: 'completed',
+          duration_seconds: s.settlement!.activeSeconds,
+          billed_minutes: s.billedMinutes,
+          total_charged_minor: s.capturedMinor,
+          currency: s.currency,
+          ended_at: s.endedAtMs,
+        },
+      },
+    ],
+  }),
+  rule({
+    from: 'ending',
+    event: 'capture_impossible',
+    to: 'failed',
+    guard: capturedHold,
+    update: ({ s, e, now }) => captureFailed(s, e, now),
+    effects: ({ s, e }) => captureFailedEffects(s, e),
+  }),
+];
+
+function refuse(state: BillingState | null, event: BillingEventType, why: string): TransitionResult {
+  const message = `${event} is not allowed ${state ? `when the call is ${state}` : 'before the call exists'}: ${why}`;
+  return { ok: false, error: new AppError('invalid_state', message, { state, event }) };
+}
+
+/** Applies one event at `now` (epoch ms). Pure: same inputs, same result, nothing touched. */
+export function transition(snapshot: BillingSnapshot | null, event: BillingEvent, now: number): TransitionResult {
+  const from = snapshot?.state ?? null;
+  if (!Number.isSafeInteger(now)) throw new Error(`billing: now must be epoch milliseconds (got ${now})`);
+  const rows = TRANSITIONS.filter((row) => row.from === from && row.event === event.type);
+  if (rows.length === 0) return refuse(from, event.type, 'no such transition');
+  const ctx: Ctx<BillingEvent> = { s: snapshot as BillingSnapshot, e: event, now };
+  const reasons: string[] = [];
+  for (const row of rows) {
+    const why = row.guard?.(ctx as never) ?? null;
+    if (why !== null) {
+      reasons.push(why);
+      continue;
+    }
+    const next: BillingSnapshot = { ...(snapshot as BillingSnapshot), ...row.update?.(ctx as never), state: row.to };
+    const effects = row.effects?.(ctx as never, next) ?? [];
+    const { type, ...data } = event;
+    const cause = next.endReason !== (snapshot?.endReason ?? null) ? next.endReason : null;
+    return { ok: true, next, effects, log: { at: now, type, fromStatus: from, toStatus: row.to, cause, data } };
+  }
+  return refuse(from, event.type, reasons.join('; '));
+}
+
+/** Which event POST /calls/{id}/end means for the caller's role in the call's current state. */
+export function endEventFor(state: BillingState, by: Role): BillingEvent | null {
+  if (state === 'waiting') return by === 'guest' ? { type: 'guest_ended' } : { type: 'host_rejected' };
+  if (state === 'active') return { type: 'participant_ended', by };
+  return null;
+}

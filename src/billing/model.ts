@@ -1,0 +1,191 @@
+/**
+ * The data of the billing state machine: states, events, the per-call snapshot and the effect
+ * intents. Everything here is plain JSON-safe data so the DB layer can store the snapshot in a
+ * row, the effects in an outbox and the event in the call event log, in one transaction.
+ */
+
+export const BILLING_STATES = ['pending', 'waiting', 'active', 'ending', 'completed', 'cancelled', 'failed'] as const;
+export type BillingState = (typeof BILLING_STATES)[number];
+export const TERMINAL_STATES: readonly BillingState[] = ['completed', 'cancelled', 'failed'];
+
+export const BILLING_EVENTS = [
+  'initiate_accepted',
+  'hold_placed',
+  'hold_refused',
+  'media_connected',
+  'guest_ended',
+  'host_rejected',
+  'join_timeout',
+  'link_expired',
+  'next_hold_due',
+  'window_boundary',
+  'next_hold_refused',
+  'participant_ended',
+  'media_lost',
+  'final_capture_done',
+  'capture_impossible',
+] as const;
+export type BillingEventType = (typeof BILLING_EVENTS)[number];
+
+/** mediasoup's WebRtcTransport.dtlsState values. */
+export type DtlsState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
+export type Role = 'host' | 'guest';
+
+/** Hosts with a Stripe Connect account: destination charges keeping a platform fee (basis points). */
+export interface Destination {
+  accountId: string;
+  feeBps: number;
+}
+
+export interface InitiateAccepted {
+  type: 'initiate_accepted';
+  callId: string;
+  currency: string;
+  /** Minor units per minute; 0 for free links. */
+  rateMinor: number;
+  windowSeconds: number;
+  /** Default: defaultHoldLeadSeconds(windowSeconds). */
+  holdLeadSeconds?: number;
+  /** Media may be gone this long before the call ends (default 30 s). */
+  graceSeconds?: number;
+  /** The host must join within this long (default 120 s). */
+  joinTimeoutSeconds?: number;
+  paymentMethodId: string;
+  customerRef?: string | null;
+  destination?: Destination | null;
+  linkExpiresAtMs?: number | null;
+}
+
+/** One event per row of SPEC §6.2; payloads carry only what the guards need. */
+export type BillingEvent =
+  | InitiateAccepted
+  /** A hold was authorised. Free links report window 1 with holdId null: no money, same path. */
+  | { type: 'hold_placed'; window: number; holdId: string | null }
+  /** The window-1 hold was declined (pending → cancelled). */
+  | { type: 'hold_refused'; window: number; declineCode: string }
+  /** From the SFU only: the DTLS state of both participants' transports. */
+  | { type: 'media_connected'; source: 'sfu' | 'client'; dtls: Record<Role, DtlsState> }
+  | { type: 'guest_ended' }
+  | { type: 'host_rejected' }
+  | { type: 'join_timeout' }
+  | { type: 'link_expired' }
+  | { type: 'next_hold_due'; window: number }
+  | { type: 'window_boundary'; window: number }
+  | { type: 'next_hold_refused'; window: number; declineCode: string }
+  | { type: 'participant_ended'; by: Role }
+  /** The SFU saw media stop at `stoppedAtMs` and it did not come back within the grace period. */
+  | { type: 'media_lost'; stoppedAtMs: number }
+  /** Every capture/release intent of the settlement succeeded; `capturedMinor` is their captured sum. */
+  | { type: 'final_capture_done'; capturedMinor: number }
+  /** A capture failed for good (hold expired, cancelled by the provider…). */
+  | { type: 'capture_impossible'; window: number; reason: string };
+
+export type EventOf<T extends BillingEventType> = Extract<BillingEvent, { type: T }>;
+
+export type EndReason =
+  | 'payment_failed'
+  | 'user_ended'
+  | 'host_ended'
+  | 'host_rejected'
+  | 'join_timeout'
+  | 'link_expired'
+  | 'media_lost'
+  | 'billing_error'
+  | 'capture_failed';
+
+/**
+ * placing → held | refused; held → captured | released (exactly once). A hold is marked
+ * captured/released when the intent is emitted: the outbox then retries it with its idempotency
+ * key until the provider answers, so "intent stored" is as good as done.
+ */
+export type HoldStatus = 'placing' | 'held' | 'refused' | 'captured' | 'released' | 'capture_failed';
+
+export interface HoldRecord {
+  window: number;
+  amountMinor: number;
+  status: HoldStatus;
+  holdId: string | null;
+  capturedMinor: number;
+}
+
+/** The final settlement, fixed when the call enters `ending`. */
+export interface Settlement {
+  activeSeconds: number;
+  captures: Array<{ window: number; amountMinor: number }>;
+  releases: number[];
+  /** Sum of `captures`: what `final_capture_done` must report. */
+  finalCaptureMinor: number;
+}
+
+export interface BillingSnapshot {
+  callId: string;
+  state: BillingState;
+  currency: string;
+  rateMinor: number;
+  windowSeconds: number;
+  holdLeadSeconds: number;
+  graceSeconds: number;
+  joinTimeoutSeconds: number;
+  paymentMethodId: string;
+  customerRef: string | null;
+  destination: Destination | null;
+  linkExpiresAtMs: number | null;
+  createdAtMs: number;
+  waitingSinceMs: number | null;
+  startedAtMs: number | null;
+  /** First window not yet captured at its boundary (1 until the call is active). */
+  currentWindow: number;
+  /** A next hold was refused: the call ends when this window ends (reason billing_error). */
+  cutoffWindow: number | null;
+  /** When the call ended (entered ending/cancelled). */
+  endedAtMs: number | null;
+  /** Where the meter stopped: ended_at, or when media stopped, or the end of the last held window. */
+  meterStoppedAtMs: number | null;
+  endReason: EndReason | null;
+  declineCode: string | null;
+  holds: HoldRecord[];
+  /** Sum of every capture intent emitted so far. */
+  capturedMinor: number;
+  settlement: Settlement | null;
+  billedMinutes: number | null;
+  totalChargedMinor: number | null;
+  completedAtMs: number | null;
+}
+
+export type NotifyTarget = Role | 'both' | 'operator';
+
+/** Intents, executed after the transaction commits (at least once, idempotently). Never side effects here. */
+export type BillingEffect =
+  | { type: 'reserve_link_use' }
+  | { type: 'release_link_use' }
+  | {
+      type: 'place_hold';
+      window: number;
+      amountMinor: number;
+      currency: string;
+      paymentMethodId: string;
+      customerRef: string | null;
+      destination: { accountId: string; applicationFeeMinor: number } | null;
+      idempotencyKey: string;
+    }
+  /** The provider restates a destination charge's fee pro rata from the hold's fee. */
+  | { type: 'capture'; window: number; holdId: string; amountMinor: number; idempotencyKey: string }
+  | { type: 'release_hold'; window: number; holdId: string; idempotencyKey: string }
+  /** Answer the initiate request with 402 payment_failed. */
+  | { type: 'fail_initiate'; code: 'payment_failed'; declineCode: string }
+  | { type: 'issue_signaling_token'; role: 'guest' }
+  /** Close the call's media (SFU router) — the call is over for both sides. */
+  | { type: 'end_media'; reason: EndReason }
+  | { type: 'notify'; to: NotifyTarget; message: string; data: Record<string, unknown> }
+  /** Fire `job` (an event of this machine) at `at` (epoch ms); a stale job is refused and dropped. */
+  | { type: 'schedule'; at: number; job: BillingEvent };
+
+/** One row of the call event log (table call_events). */
+export interface CallEventRecord {
+  at: number;
+  type: BillingEventType;
+  fromStatus: BillingState | null;
+  toStatus: BillingState;
+  cause: string | null;
+  data: Record<string, unknown>;
+}

@@ -1,0 +1,225 @@
+// The guards of the billing table (each refusal is a 409 invalid_state, the snapshot unchanged) and
+// the paths the matrix cannot show in one step: free links, late hold results, media loss across a
+// boundary, destination fees, determinism. ManualClock, 10-second windows (hold lead 5 s).
+import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/shared/clock.ts';
+import {
+  billingStatus,
+  endEventFor,
+  transition,
+  type BillingEffect,
+  type BillingEvent,
+  type BillingSnapshot,
+  type InitiateAccepted,
+} from '../../src/billing/index.ts';
+
+const CALL = '01JTESTCALL000000000000000B';
+const T0 = Date.UTC(2026, 2, 15, 14, 0, 0);
+const S = T0 + 2_000;
+const initiate: InitiateAccepted = { type: 'initiate_accepted', callId: CALL, currency: 'usd', rateMinor: 200, windowSeconds: 10, paymentMethodId: 'pm_card_visa' };
+const connected: BillingEvent = { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } };
+
+type Step = [offsetMs: number, event: BillingEvent];
+
+/** A ManualClock-driven call: `ok` applies an event that must be accepted, `no` one that must be refused. */
+function call(t: Test, steps: Step[] = [], first: InitiateAccepted = initiate) {
+  const clock = new ManualClock(T0);
+  let snapshot: BillingSnapshot | null = null;
+  let effects: BillingEffect[] = [];
+  const ok = (offset: number, event: BillingEvent): BillingEffect[] => {
+    clock.set(T0 + offset);
+    const result = transition(snapshot, event, clock.nowMs());
+    if (!result.ok) throw new Error(`${event.type} refused: ${result.error.message}`);
+    snapshot = result.next;
+    effects = result.effects;
+    return effects;
+  };
+  const no = (offset: number, event: BillingEvent, why: RegExp): void => {
+    clock.set(T0 + offset);
+    const before = structuredClone(snapshot);
+    const result = transition(snapshot, event, clock.nowMs());
+    t.equal(result.ok, false, `${event.type} at +${offset} ms is refused`);
+    if (!result.ok) {
+      t.equal(result.error.code, 'invalid_state');
+      t.match(result.error.message, why);
+    }
+    t.same(snapshot, before, 'nothing changed');
+  };
+  ok(0, first);
+  for (const [offset, event] of steps) ok(offset, event);
+  return { ok, no, clock, get s(): BillingSnapshot { return snapshot!; }, get effects() { return effects; } };
+}
+
+const WAITING: Step[] = [[1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' }]];
+const ACTIVE: Step[] = [...WAITING, [2_000, connected]];
+const moneyOf = (effects: BillingEffect[]) => effects.filter((e) => ['place_hold', 'capture', 'release_hold'].includes(e.type));
+
+t.test('client claims never start the meter: only the SFU, only with both transports DTLS-connected', async (t) => {
+  const c = call(t, WAITING);
+  c.no(2_000, { type: 'media_connected', source: 'client', dtls: { host: 'connected', guest: 'connected' } }, /only the SFU/);
+  c.no(2_000, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connecting' } }, /both transports/);
+  t.equal(c.s.state, 'waiting');
+});
+
+t.test('waiting: the join timeout and the link expiry only fire when due', async (t) => {
+  const c = call(t, WAITING, { ...initiate, linkExpiresAtMs: T0 + 600_000 });
+  t.notOk(c.effects.some((e) => e.type === 'schedule' && e.job.type === 'link_expired'), 'an expiry after the join timeout is not scheduled');
+  c.no(120_999, { type: 'join_timeout' }, /still has time/);
+  c.no(120_999, { type: 'link_expired' }, /not expired/);
+  c.ok(121_000, { type: 'join_timeout' });
+  t.equal(c.s.endReason, 'join_timeout');
+  const noExpiry = call(t, WAITING);
+  noExpiry.no(10_000_000, { type: 'link_expired' }, /not expired/);
+});
+
+t.test('window_boundary: not early, not twice, not without a hold', async (t) => {
+  const c = call(t, ACTIVE);
+  c.no(11_999, { type: 'window_boundary', window: 1 }, /not ended yet/);
+  c.ok(12_000, { type: 'window_boundary', window: 1 });
+  c.no(12_500, { type: 'window_boundary', window: 1 }, /not the current window/);
+  c.no(22_000, { type: 'window_boundary', window: 2 }, /no hold to capture/);
+});
+
+t.test('next_hold_due: on time, in order, one at a time, never for free links or after a refusal', async (t) => {
+  const c = call(t, ACTIVE);
+  c.no(6_999, { type: 'next_hold_due', window: 2 }, /not due yet/);
+  c.no(7_000, { type: 'next_hold_due', window: 3 }, /next hold is for window 2/);
+  c.ok(7_000, { type: 'next_hold_due', window: 2 });
+  c.no(17_000, { type: 'next_hold_due', window: 3 }, /still being placed/);
+  c.no(7_500, { type: 'hold_placed', window: 2, holdId: '' }, /hold id is required/);
+  c.ok(8_000, { type: 'next_hold_refused', window: 2, declineCode: 'insufficient_funds' });
+  c.no(17_000, { type: 'next_hold_due', window: 3 }, /a hold was refused/);
+  c.no(8_500, { type: 'hold_placed', window: 2, holdId: 'pi_2' }, /no hold is being placed/);
+  const free = call(t, [[1_000, { type: 'hold_placed', window: 1, holdId: null }], [2_000, connected]], { ...initiate, rateMinor: 0 });
+  free.no(7_000, { type: 'next_hold_due', window: 2 }, /free link/);
+});
+
+t.test('pending: only the window-1 hold result counts, once', async (t) => {
+  const c = call(t);
+  c.no(1_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }, /window-1/);
+  c.no(1_000, { type: 'hold_refused', window: 2, declineCode: 'x' }, /window-1/);
+  c.no(1_000, { type: 'hold_placed', window: 1, holdId: null }, /hold id is required/);
+  c.ok(1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' });
+  c.no(1_500, { type: 'hold_placed', window: 1, holdId: 'pi_1' }, /no such transition/);
+});
+
+t.test('media_lost: only after the grace period, never before the start', async (t) => {
+  const c = call(t, ACTIVE);
+  c.no(2_000 + 32_999, { type: 'media_lost', stoppedAtMs: S + 3_000 }, /grace period/);
+  c.no(2_000 + 60_000, { type: 'media_lost', stoppedAtMs: S - 1 }, /before the call started/);
+  c.ok(2_000 + 33_000, { type: 'media_lost', stoppedAtMs: S + 3_000 });
+});
+
+t.test('ending: completes only once every hold is settled and the captured sum is the settlement', async (t) => {
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [8_000, { type: 'participant_ended', by: 'guest' }]]);
+  c.no(8_500, { type: 'final_capture_done', capturedMinor: 200 }, /still being placed/);
+  c.ok(9_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' });
+  c.no(9_500, { type: 'final_capture_done', capturedMinor: 199 }, /captures 200, not 199/);
+  c.no(9_500, { type: 'capture_impossible', window: 2, reason: 'x' }, /has no capture/);
+  c.ok(10_000, { type: 'final_capture_done', capturedMinor: 200 });
+  t.match(c.s, { state: 'completed', billedMinutes: 1, totalChargedMinor: 200, holds: [{ status: 'captured' }, { status: 'released' }] });
+});
+
+t.test('initiate_accepted: parameters the meter cannot honour are refused', async (t) => {
+  for (const [bad, why] of [
+    [{ rateMinor: -1 }, /rate/],
+    [{ rateMinor: 1.5 }, /rate/],
+    [{ currency: 'USD' }, /currency/],
+    [{ windowSeconds: 1 }, /window/],
+    [{ holdLeadSeconds: 11 }, /hold lead/],
+    [{ callId: 'a:b' }, /call id/],
+    [{ paymentMethodId: '' }, /payment method/],
+    [{ graceSeconds: 0 }, /grace/],
+    [{ destination: { accountId: 'acct_1', feeBps: 20_000 } }, /fee/],
+  ] as const) {
+    const result = transition(null, { ...initiate, ...bad }, T0);
+    t.equal(result.ok, false, JSON.stringify(bad));
+    if (!result.ok) t.match(result.error.message, why);
+  }
+});
+
+t.test('a free link (rate 0) runs the same lifecycle with no money effects at all', async (t) => {
+  const c = call(t, [], { ...initiate, rateMinor: 0 });
+  const all: BillingEffect[] = [...c.effects];
+  c.no(1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' }, /free link has no hold/);
+  all.push(...c.ok(1_000, { type: 'hold_placed', window: 1, holdId: null }));
+  all.push(...c.ok(2_000, connected));
+  all.push(...c.ok(12_000, { type: 'window_boundary', window: 1 }));
+  all.push(...c.ok(22_000, { type: 'window_boundary', window: 2 }));
+  all.push(...c.ok(27_000, { type: 'participant_ended', by: 'host' }));
+  all.push(...c.ok(28_000, { type: 'final_capture_done', capturedMinor: 0 }));
+  t.same(moneyOf(all), [], 'no hold, capture or release');
+  t.match(c.s, { state: 'completed', holds: [], billedMinutes: 1, totalChargedMinor: 0, settlement: { activeSeconds: 25 } });
+});
+
+t.test('billing never runs past held money: a hold still in flight at the boundary is not billed', async (t) => {
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [12_000, { type: 'window_boundary', window: 1 }]]);
+  t.same(moneyOf(c.ok(17_000, { type: 'participant_ended', by: 'guest' })), [], 'window 1 already captured, window 2 unheld');
+  t.match(c.s, { meterStoppedAtMs: S + 10_000, billedMinutes: 1, totalChargedMinor: 200 });
+  t.match(c.ok(18_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }), [{ type: 'release_hold', window: 2 }], 'the late hold is released');
+  c.ok(19_000, { type: 'final_capture_done', capturedMinor: 0 });
+});
+
+t.test('a hold answered after its window began revives that window\'s boundary job', async (t) => {
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [12_000, { type: 'window_boundary', window: 1 }]]);
+  c.no(22_000, { type: 'window_boundary', window: 2 }, /no hold to capture/); // the runner drops it
+  t.same(c.ok(23_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }).filter((e) => e.type === 'schedule'), [
+    { type: 'schedule', at: S + 15_000, job: { type: 'next_hold_due', window: 3 } },
+    { type: 'schedule', at: S + 20_000, job: { type: 'window_boundary', window: 2 } },
+  ]);
+  c.ok(23_000, { type: 'window_boundary', window: 2 });
+  t.equal(c.s.currentWindow, 3);
+});
+
+t.test('media lost across a boundary: the boundary capture stands, the charge is still ⌈seconds/60⌉ × rate', async (t) => {
+  // 10-second windows: media stopped at 3 s, window 1 was captured at 10 s, the grace ran out at 33 s.
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [8_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }], [12_000, { type: 'window_boundary', window: 1 }]]);
+  t.same(moneyOf(c.ok(35_000, { type: 'media_lost', stoppedAtMs: S + 3_000 })), [{ type: 'release_hold', window: 2, holdId: 'pi_2', idempotencyKey: `callplane:${CALL}:w2:release` }]);
+  t.match(c.s, { meterStoppedAtMs: S + 10_000, billedMinutes: 1, totalChargedMinor: 200 });
+  // Real 10-minute windows: media stopped at 595 s, window 1 captured at 600 s, grace over at 625 s:
+  // billed 10 minutes, exactly ⌈595/60⌉ — with whole-minute windows and a grace < 60 s it never differs.
+  const real = call(t, [], { ...initiate, windowSeconds: 600 });
+  const start = T0 + 2_000;
+  for (const [offset, event] of [
+    [1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' }],
+    [2_000, connected],
+    [2_000 + 540_000, { type: 'next_hold_due', window: 2 }],
+    [2_000 + 541_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }],
+    [2_000 + 600_000, { type: 'window_boundary', window: 1 }],
+    [2_000 + 625_000, { type: 'media_lost', stoppedAtMs: start + 595_000 }],
+  ] as Step[]) real.ok(offset, event);
+  t.match(real.s, { billedMinutes: 10, totalChargedMinor: 2000, capturedMinor: 2000, holds: [{ status: 'captured' }, { status: 'released' }] });
+});
+
+t.test('destination charges carry the platform fee on the hold', async (t) => {
+  const c = call(t, [], { ...initiate, rateMinor: 1999, destination: { accountId: 'acct_host', feeBps: 1_000 } });
+  t.match(c.effects[1], { type: 'place_hold', amountMinor: 1999, destination: { accountId: 'acct_host', applicationFeeMinor: 199 } }, 'fee floored: 199.9 → 199');
+});
+
+t.test('transition is deterministic and logs its cause', async (t) => {
+  const a = transition(null, initiate, T0);
+  t.same(transition(null, initiate, T0), a, 'same inputs, same result');
+  if (!a.ok) return;
+  const refused = transition(a.next, { type: 'hold_refused', window: 1, declineCode: 'generic_decline' }, T0 + 1_000);
+  t.match(refused, { ok: true, log: { type: 'hold_refused', fromStatus: 'pending', toStatus: 'cancelled', cause: 'payment_failed', data: { window: 1, declineCode: 'generic_decline' } } });
+  t.throws(() => transition(a.next, { type: 'guest_ended' }, Number.NaN), /epoch milliseconds/);
+});
+
+t.test('endEventFor maps POST /calls/{id}/end to the right event', async (t) => {
+  t.same(endEventFor('waiting', 'guest'), { type: 'guest_ended' });
+  t.same(endEventFor('waiting', 'host'), { type: 'host_rejected' });
+  t.same(endEventFor('active', 'host'), { type: 'participant_ended', by: 'host' });
+  t.equal(endEventFor('completed', 'guest'), null);
+});
+
+t.test('billingStatus follows the clock, and announces no next hold after a refusal', async (t) => {
+  const c = call(t, WAITING);
+  t.equal(billingStatus(c.s, T0 + 1_500), null, 'nothing to show before media connects');
+  c.ok(2_000, connected);
+  t.same(billingStatus(c.s, S + 7_000), { elapsedSeconds: 7, currentWindow: 1, windowStartAtMs: S, nextHoldAtMs: S + 5_000, estimatedChargeMinor: 23 });
+  c.ok(7_000, { type: 'next_hold_due', window: 2 });
+  c.ok(8_000, { type: 'next_hold_refused', window: 2, declineCode: 'insufficient_funds' });
+  t.equal(billingStatus(c.s, S + 8_000)!.nextHoldAtMs, null);
+  c.ok(12_000, { type: 'window_boundary', window: 1 });
+  t.match(billingStatus(c.s, S + 60_000), { elapsedSeconds: 10, currentWindow: 1, nextHoldAtMs: null }, 'frozen where the meter stopped');
+});
