@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_ARGS } from '../lib/chromium.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -42,22 +43,6 @@ const runs = Math.max(10, Number(opts.runs) || 12);
 const gapMs = Math.max(0, Number(opts['gap-ms']) || 0);
 const STEP_TIMEOUT_MS = 30_000;
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--use-fake-device-for-media-stream=fps=30',
-  '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required',
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 async function api(method, path, { token, body } = {}) {
   const response = await fetch(`${base}${path}`, {

@@ -9,6 +9,7 @@ import {
   chromiumAvailable,
   demoSignIn,
   ensureWebBuilt,
+  dumpPageLogsOnFailure,
   launchClient,
   openDemo,
   waitFor,
@@ -29,10 +30,7 @@ t.test('a subscriber on the second worker still decodes video', { skip: chromium
     launchClient(t, 'Carol'),
   ]);
   const clients = [alice, bob, carol];
-  t.teardown(() => {
-    if (t.passing()) return;
-    for (const client of clients) t.comment(`--- ${client.name}'s page log ---\n${client.logs.slice(-40).join('\n')}`);
-  });
+  dumpPageLogsOnFailure(t, clients);
 
   await Promise.all(clients.map((client) => openDemo(client, server.baseUrl)));
   const [a, b, c] = await Promise.all(clients.map((client) => demoSignIn(client, client.name)));

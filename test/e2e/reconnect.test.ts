@@ -9,6 +9,7 @@ import {
   chromiumAvailable,
   demoSignIn,
   ensureWebBuilt,
+  dumpPageLogsOnFailure,
   launchClient,
   openDemo,
   waitFor,
@@ -23,10 +24,7 @@ t.setTimeout(120_000);
 t.test('a dropped signaling socket reconnects with the same identity', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
   ensureWebBuilt();
   const [server, alice, bob] = await Promise.all([startTestServer(t, { media: { workers: 1 } }), launchClient(t, 'Alice'), launchClient(t, 'Bob')]);
-  t.teardown(() => {
-    if (t.passing()) return;
-    for (const client of [alice, bob]) t.comment(`--- ${client.name}'s page log ---\n${client.logs.slice(-40).join('\n')}`);
-  });
+  dumpPageLogsOnFailure(t, [alice, bob]);
   await Promise.all([openDemo(alice, server.baseUrl), openDemo(bob, server.baseUrl)]);
   const [a, b] = await Promise.all([demoSignIn(alice, 'Alice'), demoSignIn(bob, 'Bob')]);
   const created = await server.api('/v1/rooms', { method: 'POST', token: a!.token, body: { name: 'Flaky wifi', members: [{ user_id: b!.userId, power: 0 }] } });

@@ -9,6 +9,7 @@ import {
   chromiumAvailable,
   demoSignIn,
   ensureWebBuilt,
+  dumpPageLogsOnFailure,
   launchClient,
   notificationsOf,
   openDemo,
@@ -32,10 +33,7 @@ t.test('a room video call between three browsers', { skip: chromiumAvailable() ?
     launchClient(t, 'Carol'),
   ]);
   const clients = [alice, bob, carol];
-  t.teardown(() => {
-    if (t.passing()) return;
-    for (const client of clients) t.comment(`--- ${client.name}'s page log ---\n${client.logs.slice(-40).join('\n')}`);
-  });
+  dumpPageLogsOnFailure(t, clients);
 
   // Sign in (demo login) on all three pages.
   await Promise.all(clients.map((client) => openDemo(client, server.baseUrl)));

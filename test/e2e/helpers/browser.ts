@@ -10,29 +10,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import type { Test } from 'tap';
+import { CHROMIUM_ARGS } from '../../../scripts/lib/chromium.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 export const CHROMIUM_PATH = process.env.CALLPLANE_CHROMIUM ?? '/usr/bin/chromium';
 
-/** SPEC §1's flags, plus loopback ICE, fake camera/microphone (30 fps) and autoplay with sound. */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--use-fake-device-for-media-stream=fps=30',
-  '--use-fake-ui-for-media-stream',
-  '--autoplay-policy=no-user-gesture-required',
-  // Background tabs of several contexts must keep decoding and running timers at full rate.
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
+export { CHROMIUM_ARGS };
 
 /** Capture size the tests ask the page for (?video=): small frames keep 2 cores free for the SFU. */
 export const TEST_VIDEO = '320x240@15';
@@ -243,4 +227,12 @@ export function waitForPublishing(client: Client, kinds: Array<'audio' | 'video'
       }, kinds),
     { timeoutMs, logs: client.logs },
   );
+}
+
+/** On a failing test, print the last lines of each page's console: the first thing to read. */
+export function dumpPageLogsOnFailure(t: Test, clients: readonly Client[]): void {
+  t.teardown(() => {
+    if (t.passing()) return;
+    for (const client of clients) t.comment(`--- ${client.name}'s page log ---\n${client.logs.slice(-40).join('\n')}`);
+  });
 }

@@ -9,6 +9,7 @@ import type { TestServer } from '../../helpers/server.ts';
 import {
   demoSignIn,
   inboundRtp,
+  dumpPageLogsOnFailure,
   launchClient,
   openDemo,
   waitFor,
@@ -51,10 +52,7 @@ export async function joinFromRoomList(client: Client, roomId: string, action: '
  */
 export async function twoPartyCall(t: Test, server: TestServer, roomName: string): Promise<TwoPartyCall> {
   const [alice, bob] = await Promise.all([launchClient(t, 'Alice'), launchClient(t, 'Bob')]);
-  t.teardown(() => {
-    if (t.passing()) return;
-    for (const client of [alice, bob]) t.comment(`--- ${client.name}'s page log ---\n${client.logs.slice(-40).join('\n')}`);
-  });
+  dumpPageLogsOnFailure(t, [alice, bob]);
   await Promise.all([openDemo(alice, server.baseUrl), openDemo(bob, server.baseUrl)]);
   const [a, b] = await Promise.all([demoSignIn(alice, 'Alice'), demoSignIn(bob, 'Bob')]);
   const created = await server.api('/v1/rooms', { method: 'POST', token: a.token, body: { name: roomName, members: [{ user_id: b.userId, power: 0 }] } });
