@@ -14,11 +14,20 @@ import { createStorage } from './storage/index.ts';
 import { RoomService, SettingsService } from './calls/rooms.ts';
 import { SignalingTokenService } from './calls/signaling-tokens.ts';
 import { UserNotifierRelay } from './calls/ports.ts';
+import { HostAvailability, LinkService } from './calls/links.ts';
 import { TurnCredentialMinter } from './turn/credentials.ts';
 import { SfuRegistry } from './calls/sfu/index.ts';
 import { CallService } from './calls/call-service.ts';
+import { PaidCallService } from './calls/paid-calls.ts';
+import { PaidCallEvents } from './calls/paid-call-events.ts';
+import { BillingEngine } from './billing/engine.ts';
+import { PaymentExecutor } from './billing/payments.ts';
+import { SqlJobQueue, migrateJobs, startJobRunner, unlockAbandonedJobs } from './billing/jobs.ts';
+import { reconcileBilling } from './billing/reconciler.ts';
+import { createPaymentProvider } from './billing/providers/index.ts';
+import type { PaymentProvider } from './billing/providers/types.ts';
 import type { ObjectStorage } from './storage/types.ts';
-import { systemClock, type Clock } from './shared/clock.ts';
+import { ScaledClock, systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
 
@@ -47,6 +56,15 @@ export interface AppContext {
   calls: CallService;
   /** Domain → users' sockets; the realtime transport attaches itself at start-up. */
   userNotifier: UserNotifierRelay;
+  /** Paid call links (SPEC §6.1). */
+  links: LinkService;
+  /** Hosts' availability: a live user socket and accepting_calls. */
+  availability: HostAvailability;
+  payments: PaymentProvider;
+  billing: BillingEngine;
+  paymentOps: PaymentExecutor;
+  paidCalls: PaidCallService;
+  paidCallEvents: PaidCallEvents;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -57,11 +75,13 @@ export interface ContextOverrides {
   clock?: Clock;
   logger?: Logger;
   storage?: ObjectStorage;
+  /** Replaces the configured payment provider (tests: a TestPaymentProvider they can inspect). */
+  payments?: PaymentProvider;
 }
 
 export async function createContext(config: Readonly<Config>, overrides: ContextOverrides = {}): Promise<AppContext> {
   const logger = overrides.logger ?? createLogger(config.log);
-  const clock = overrides.clock ?? systemClock;
+  const clock = overrides.clock ?? (config.clock.scale === 1 ? systemClock : new ScaledClock(config.clock.scale, Date.parse(config.clock.anchor!)));
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
@@ -84,6 +104,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     cleanups.push(() => db.destroy());
     await pingDatabase(db);
     await migrateToLatest(db);
+    await migrateJobs(databaseUrl, logger);
+    await unlockAbandonedJobs(db, databaseUrl, logger);
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'callplane_' });
@@ -111,13 +133,52 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const turnSecret = config.turn.secret ?? (await loadOrCreateSecretFile(join(config.data_dir, 'keys', 'turn-secret')));
     const turn = new TurnCredentialMinter(config.turn, turnSecret, clock);
     const userNotifier = new UserNotifierRelay();
+    const links = new LinkService(db, clock);
+    const availability = new HostAvailability(db, userNotifier);
 
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
     const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId) });
     cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
     const calls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
-    wireCallEvents(sfu, calls, logger);
+
+    const payments = overrides.payments ?? createPaymentProvider(config.payments, clock);
+    const jobs = new SqlJobQueue();
+    const billing = new BillingEngine({
+      db,
+      clock,
+      logger,
+      jobs,
+      links: { reserveUse: (handle, linkId) => links.withDb(handle).reserveUse(linkId), releaseUse: (handle, linkId) => links.withDb(handle).releaseUse(linkId) },
+    });
+    const paymentOps = new PaymentExecutor({ db, engine: billing, provider: payments, logger });
+    const paidCalls = new PaidCallService({
+      db,
+      clock,
+      logger,
+      engine: billing,
+      payments: paymentOps,
+      links,
+      availability,
+      tokens: signalingTokens,
+      turn,
+      media: sfu,
+      settings: { joinTimeoutSeconds: config.payments.join_timeout_seconds, mediaGraceSeconds: config.payments.media_grace_seconds, platformFeeBps: config.payments.platform_fee_bps },
+    });
+    const paidCallEvents = new PaidCallEvents({ db, clock, logger, engine: billing, jobs, paid: paidCalls, media: sfu, notifier: userNotifier, mediaGraceSeconds: config.payments.media_grace_seconds });
+    billing.listen(paidCallEvents);
+    wireCallEvents(sfu, calls, paidCallEvents, logger);
+
+    const runner = await startJobRunner({
+      connectionString: databaseUrl,
+      concurrency: config.jobs.concurrency,
+      pollIntervalMs: config.jobs.poll_interval_ms,
+      logger,
+      handlers: { tick: (job) => paidCallEvents.tick(job), payment: async (job) => void (await paymentOps.run(job.key)) },
+    });
+    // Before the pool and the database close: running jobs finish, no new ones start.
+    cleanups.push(() => runner.stop());
+    await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
 
     return {
       config,
@@ -138,6 +199,13 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       signalingTokens,
       turn,
       userNotifier,
+      links,
+      availability,
+      payments,
+      billing,
+      paymentOps,
+      paidCalls,
+      paidCallEvents,
       sfu,
       calls,
       publicBaseUrl,
@@ -149,11 +217,17 @@ export async function createContext(config: Readonly<Config>, overrides: Context
   }
 }
 
-/** SFU facts become call-state changes: empty calls end, departures and media changes are announced. */
-function wireCallEvents(sfu: SfuRegistry, calls: CallService, logger: Logger): void {
+/** SFU facts become call-state changes: empty calls end, departures and media changes are announced; paid calls follow DTLS. */
+function wireCallEvents(sfu: SfuRegistry, calls: CallService, paid: PaidCallEvents, logger: Logger): void {
   const report = (what: string) => (error: unknown) => logger.error({ err: error }, `call event handling failed: ${what}`);
   sfu.on('empty', ({ callId }) => void calls.endBySystem(callId, 'empty').catch(report('empty')));
-  sfu.on('peerleft', ({ callId, participantId }) => void calls.participantGone(callId, participantId).catch(report('peerleft')));
+  sfu.on('peerleft', ({ callId, participantId }) => {
+    void calls.participantGone(callId, participantId).catch(report('peerleft'));
+    void paid.mediaChanged(callId).catch(report('peerleft (paid)'));
+  });
   sfu.on('peerjoined', ({ callId }) => void calls.announceUpdate(callId).catch(report('peerjoined')));
   sfu.on('producerschanged', ({ callId }) => void calls.announceUpdate(callId).catch(report('producerschanged')));
+  sfu.on('transportconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportconnected')));
+  sfu.on('transportdisconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportdisconnected')));
+  sfu.on('mediainterrupted', ({ callId }) => void paid.mediaChanged(callId).catch(report('mediainterrupted')));
 }

@@ -10,6 +10,7 @@ import type { TurnCredentialMinter, TurnCredentials } from '../turn/credentials.
 import type { Actor, CallMediaPort, UserNotifier } from './ports.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from './signaling-tokens.ts';
+import { CLOSED_PAID_STATES } from './paid-calls.ts';
 import { CallSchema, toCallDto, type CallDto } from './call-dto.ts';
 
 export const InitiateRoomCallBody = Type.Object(
@@ -183,8 +184,9 @@ export class CallService {
 
   /** Ended by the system (empty for too long, media failure): no actor to authorize. */
   async endBySystem(callId: string, reason: string): Promise<void> {
-    const call = await this.deps.db.selectFrom('calls').select('status').where('id', '=', callId).executeTakeFirst();
-    if (!call || call.status === ENDED) return;
+    const call = await this.deps.db.selectFrom('calls').select(['status', 'kind']).where('id', '=', callId).executeTakeFirst();
+    // Paid calls end only through billing (media-loss grace, join timeout), never because the room emptied.
+    if (!call || call.status === ENDED || call.kind === 'paid') return;
     await this.finish(callId, reason);
   }
 
@@ -207,10 +209,10 @@ export class CallService {
       .selectFrom('call_participants')
       .innerJoin('calls', 'calls.id', 'call_participants.call_id')
       .innerJoin('users', 'users.id', 'call_participants.user_id')
-      .select(['call_participants.id', 'call_participants.user_id', 'call_participants.role', 'users.display_name', 'calls.status', 'calls.room_id', 'calls.initiator_id'])
+      .select(['call_participants.id', 'call_participants.user_id', 'call_participants.role', 'users.display_name', 'calls.status', 'calls.kind', 'calls.room_id', 'calls.initiator_id'])
       .where('call_participants.id', '=', bound.participantId)
       .executeTakeFirst();
-    if (!row || row.status === ENDED) return null;
+    if (!row || row.status === ENDED || (row.kind === 'paid' && CLOSED_PAID_STATES.includes(row.status))) return null;
     const power = row.room_id ? await this.deps.rooms.powerOf(row.room_id, row.user_id) : null;
     await this.deps.db.updateTable('call_participants').set({ state: 'joined', left_at: null }).where('id', '=', row.id).execute();
     return {
@@ -219,7 +221,8 @@ export class CallService {
       userId: row.user_id,
       displayName: row.display_name,
       role: row.role,
-      permissions: { canPublish: true, canSubscribe: true, canEndCall: row.initiator_id === row.user_id || (power ?? -1) >= POWER.moderator },
+      // Either side of a paid call may end it (seed 000); in rooms the initiator and moderators.
+      permissions: { canPublish: true, canSubscribe: true, canEndCall: row.kind === 'paid' || row.initiator_id === row.user_id || (power ?? -1) >= POWER.moderator },
     };
   }
 
@@ -231,6 +234,8 @@ export class CallService {
   }
 
   async announceUpdate(callId: string): Promise<void> {
+    const kind = await this.deps.db.selectFrom('calls').select('kind').where('id', '=', callId).executeTakeFirst();
+    if (!kind || kind.kind === 'paid') return; // paid calls are announced by billing (call.updated with the meter)
     const call = await this.dto(callId);
     this.deps.notifier.notify(await this.notifiedUsers(callId), 'call.updated', { call });
   }

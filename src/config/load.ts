@@ -27,6 +27,7 @@ const FIXED_ENV: Record<string, string[]> = {
   CALLPLANE_PAYMENTS: ['payments', 'provider'],
   DATABASE_URL: ['database', 'url'],
   STRIPE_SECRET_KEY: ['payments', 'stripe_secret_key'],
+  STRIPE_WEBHOOK_SECRET: ['payments', 'stripe_webhook_secret'],
 };
 /** CALLPLANE_* variables that are not settings. */
 const NON_SETTING_ENV = new Set(['CALLPLANE_CONFIG']);
@@ -178,6 +179,9 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   }
   if (config.payments.provider === 'stripe' && !config.payments.stripe_secret_key) {
     semantic.push('payments.stripe_secret_key: required when payments.provider is stripe (or set STRIPE_SECRET_KEY)');
+  }
+  if (config.clock.scale !== 1 && config.clock.anchor === null) {
+    semantic.push('clock.anchor: required when clock.scale is not 1 (a restarted server must continue the same timeline)');
   }
   if (config.storage.driver === 's3' && config.storage.s3.endpoint !== null && !/^https?:\/\//.test(config.storage.s3.endpoint)) {
     semantic.push(`storage.s3.endpoint: must be an http(s) URL (got ${JSON.stringify(config.storage.s3.endpoint)})`);

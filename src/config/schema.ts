@@ -132,6 +132,40 @@ export const PaymentsConfigSchema = Type.Object(
   {
     provider: Type.Union([Type.Literal('test'), Type.Literal('stripe')]),
     stripe_secret_key: NullableString,
+    /** Signing secret of the Stripe webhook endpoint (whsec_...); null: POST /v1/webhooks/stripe answers 503. */
+    stripe_webhook_secret: NullableString,
+    /** Where the Stripe API lives; null: api.stripe.com. Only for a Stripe-compatible server (tests). */
+    stripe_api_base: Type.Union([Type.String({ pattern: '^https?://[^/]+$' }), Type.Null()]),
+    /** Per-attempt timeout of a Stripe request. */
+    stripe_timeout_ms: Type.Integer({ minimum: 100, maximum: 120000 }),
+    /** Platform fee of Connect destination charges, in basis points (100 = 1 %). */
+    platform_fee_bps: Type.Integer({ minimum: 0, maximum: 10000 }),
+    /** A waiting paid call is cancelled when the host has not joined within this long. */
+    join_timeout_seconds: Type.Integer({ minimum: 5, maximum: 3600 }),
+    /** An active paid call ends when media has been gone this long; it is billed up to when media stopped. */
+    media_grace_seconds: Type.Integer({ minimum: 1, maximum: 600 }),
+  },
+  closed,
+);
+
+export const JobsConfigSchema = Type.Object(
+  {
+    /** Billing jobs (window ticks, holds, captures, releases, timeouts) run concurrently up to this many. */
+    concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
+    /** How often the job runner looks for jobs that became due (new jobs are also pushed at once). */
+    poll_interval_ms: Type.Integer({ minimum: 50, maximum: 60000 }),
+  },
+  closed,
+);
+
+/**
+ * Testing and demos only: time runs `scale` times faster than the wall clock (from `anchor`, so a
+ * restarted process continues the same timeline). Billing windows, timeouts and token lifetimes all follow it.
+ */
+export const ClockConfigSchema = Type.Object(
+  {
+    scale: Type.Number({ minimum: 1, maximum: 3600 }),
+    anchor: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   },
   closed,
 );
@@ -157,6 +191,8 @@ export const ConfigSchema = Type.Object(
     demo: Type.Object({ enabled: Type.Boolean() }, closed),
     turn: TurnConfigSchema,
     payments: PaymentsConfigSchema,
+    jobs: JobsConfigSchema,
+    clock: ClockConfigSchema,
     log: LogConfigSchema,
     shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
   },
@@ -173,4 +209,7 @@ export type RateLimitRule = Static<typeof RateLimitRuleSchema>;
 export type RateLimitsConfig = Static<typeof RateLimitsConfigSchema>;
 export type CallsConfig = Static<typeof CallsConfigSchema>;
 export type TurnConfig = Static<typeof TurnConfigSchema>;
+export type PaymentsConfig = Static<typeof PaymentsConfigSchema>;
+export type JobsConfig = Static<typeof JobsConfigSchema>;
+export type ClockConfig = Static<typeof ClockConfigSchema>;
 export type LogConfig = Static<typeof LogConfigSchema>;

@@ -20,6 +20,8 @@ export interface UsersTable {
   default_rate_minor: number | null;
   currency: string | null;
   stripe_account_id: string | null;
+  /** Hosts: false after PUT /v1/hosts/me/availability {available: false}. */
+  accepting_calls: ColumnType<boolean, boolean | undefined, boolean>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }
@@ -105,6 +107,50 @@ export interface SignalingTokensTable {
   used_at: Timestamp | null;
 }
 
+export interface LinksTable {
+  id: string;
+  short_code: string;
+  host_id: string;
+  rate_minor: number;
+  currency: string;
+  window_size_minutes: number;
+  max_uses: number | null;
+  uses: ColumnType<number, number | undefined, number>;
+  expires_at: Timestamp | null;
+  deleted_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export interface CallBillingTable {
+  call_id: string;
+  link_id: string;
+  host_id: string;
+  guest_id: string;
+  guest_name: string | null;
+  state: string;
+  snapshot: ColumnType<unknown, string, string>;
+  version: ColumnType<number, number | undefined, number>;
+  updated_at: Timestamp;
+}
+
+export type PaymentOpKind = 'hold' | 'capture' | 'release';
+
+export interface PaymentOpsTable {
+  idempotency_key: string;
+  call_id: string;
+  op: PaymentOpKind;
+  window: number;
+  hold_id: string | null;
+  amount_minor: number;
+  request: ColumnType<unknown, string, string>;
+  status: 'pending' | 'done' | 'failed';
+  result: ColumnType<unknown, string | null, string | null>;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  done_at: Timestamp | null;
+}
+
 export interface DB {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -115,11 +161,17 @@ export interface DB {
   call_participants: CallParticipantsTable;
   call_events: CallEventsTable;
   signaling_tokens: SignalingTokensTable;
+  links: LinksTable;
+  call_billing: CallBillingTable;
+  payment_ops: PaymentOpsTable;
 }
 
 export type CallRow = Selectable<CallsTable>;
 export type ParticipantRow = Selectable<CallParticipantsTable>;
 export type RoomRow = Selectable<RoomsTable>;
+export type LinkRow = Selectable<LinksTable>;
+export type CallBillingRow = Selectable<CallBillingTable>;
+export type PaymentOpRow = Selectable<PaymentOpsTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;

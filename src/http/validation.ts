@@ -1,4 +1,4 @@
-import type { TSchema } from '@sinclair/typebox';
+import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { AppError } from '../shared/errors.ts';
@@ -40,6 +40,28 @@ export function validate<T>(schema: TSchema, value: unknown, location: Location)
   candidate = Value.Default(schema, Value.Clone(candidate));
   const check = checker(schema);
   if (check.Check(candidate)) return candidate as T;
+  throw validationError(fieldErrors(intendedVariant(schema, candidate), candidate, location));
+}
+
+/**
+ * A union of object bodies (e.g. paid vs room initiate) reports the errors of the variant the caller
+ * meant, the one whose required fields it sent most of, instead of "expected union value".
+ */
+function intendedVariant(schema: TSchema, value: unknown): TSchema {
+  if (!TypeGuard.IsUnion(schema) || typeof value !== 'object' || value === null) return schema;
+  const sent = new Set(Object.keys(value));
+  let best: TSchema = schema;
+  let bestScore = -1;
+  for (const variant of schema.anyOf) {
+    if (!TypeGuard.IsObject(variant)) return schema;
+    const score = (variant.required ?? []).filter((name) => sent.has(name)).length;
+    if (score > bestScore) [best, bestScore] = [variant, score];
+  }
+  return best;
+}
+
+function fieldErrors(schema: TSchema, candidate: unknown, location: Location): FieldError[] {
+  const check = checker(schema);
   const errors: FieldError[] = [];
   const seen = new Set<string>();
   for (const error of check.Errors(candidate)) {
@@ -49,5 +71,5 @@ export function validate<T>(schema: TSchema, value: unknown, location: Location)
     errors.push({ in: location, path: error.path || '/', message: error.message });
     if (errors.length >= 20) break;
   }
-  throw validationError(errors);
+  return errors;
 }

@@ -2,6 +2,7 @@ export { SfuRegistry, type SfuRegistryOptions } from './registry.ts';
 export { CallSession, type CallSessionEvents } from './session.ts';
 export type {
   CallRef,
+  DtlsState,
   IceServersFor,
   MediaInterruptedEvent,
   ParticipantIdentity,

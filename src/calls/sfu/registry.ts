@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { CallsConfig } from '../../config/schema.ts';
 import type { WorkerPool } from '../../media/worker-pool.ts';
-import { SignalCloseCode, type RequestPayload, type RequestType, type ResponsePayloads } from '../../protocol/signaling.ts';
+import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestPayload, type RequestType, type ResponsePayloads } from '../../protocol/signaling.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { CallMediaPort } from '../ports.ts';
 import type { Peer } from './peer.ts';
 import { handlers, type RequestContext } from './requests.ts';
 import { CallSession } from './session.ts';
-import type { IceServersFor, ParticipantIdentity, ParticipantMedia, PeerConnection, PeerSink, SfuRegistryEvents } from './types.ts';
+import type { DtlsState, IceServersFor, ParticipantIdentity, ParticipantMedia, PeerConnection, PeerSink, SfuRegistryEvents } from './types.ts';
 
 export interface SfuRegistryOptions {
   pool: WorkerPool;
@@ -103,6 +103,26 @@ export class SfuRegistry extends EventEmitter<SfuRegistryEvents> implements Call
     return true;
   }
 
+  /**
+   * Each attached participant's best DTLS state as the SFU sees it ('connected' when any of its
+   * transports is): what billing trusts to start and stop the meter, never a client's claim.
+   */
+  dtlsStates(callId: string): Map<string, DtlsState> {
+    const states = new Map<string, DtlsState>();
+    const session = this.#sessions.get(callId);
+    if (!session) return states;
+    for (const peer of session.peers.values()) {
+      const all = [...peer.transports.values()].map(({ transport }) => transport.dtlsState);
+      states.set(peer.participantId, all.includes('connected') ? 'connected' : all.includes('connecting') ? 'connecting' : (all[0] ?? 'new'));
+    }
+    return states;
+  }
+
+  /** Sends one notification to every connected participant of the call (e.g. billing's call_status). */
+  notifyCall<T extends NotificationType>(callId: string, type: T, payload: NotificationPayloads[T]): void {
+    this.#sessions.get(callId)?.broadcast(type, payload);
+  }
+
   /** audio_on / video_on per participant, from live producers (paused counts as off). */
   participantMedia(callId: string): Map<string, ParticipantMedia> {
     return this.#sessions.get(callId)?.participantMedia() ?? new Map();
@@ -133,6 +153,7 @@ export class SfuRegistry extends EventEmitter<SfuRegistryEvents> implements Call
       else emit('empty', { callId });
     });
     session.on('transportconnected', (e) => emit('transportconnected', { callId, ...e }));
+    session.on('transportdisconnected', (e) => emit('transportdisconnected', { callId, ...e }));
     session.on('peerjoined', (participantId) => emit('peerjoined', { callId, participantId }));
     session.on('peerleft', (participantId) => emit('peerleft', { callId, participantId }));
     session.on('producerschanged', (participantId) => emit('producerschanged', { callId, participantId }));

@@ -62,9 +62,22 @@ function trackTransport(ctx: RequestContext, transport: types.WebRtcTransport, d
   const { session, peer } = ctx;
   peer.transports.set(transport.id, { transport, direction, router });
   transport.observer.once('close', () => peer.transports.delete(transport.id));
+  const event = { participantId: peer.participantId, direction, transportId: transport.id };
+  let wasConnected = false;
+  const disconnected = (): void => {
+    if (!wasConnected) return;
+    wasConnected = false;
+    session.emitSafe('transportdisconnected', event);
+  };
+  transport.observer.once('close', disconnected);
   transport.on('dtlsstatechange', (state) => {
-    if (state === 'connected') session.emitSafe('transportconnected', { participantId: peer.participantId, direction, transportId: transport.id });
-    else if (state === 'failed') session.logger.info({ participantId: peer.participantId, direction }, 'DTLS failed on a transport');
+    if (state === 'connected') {
+      wasConnected = true;
+      session.emitSafe('transportconnected', event);
+    } else if (state === 'failed' || state === 'closed') {
+      session.logger.info({ participantId: peer.participantId, direction, state }, 'DTLS ended on a transport');
+      disconnected();
+    }
   });
 }
 

@@ -19,6 +19,8 @@ export interface CallSessionOptions {
 export interface CallSessionEvents {
   empty: [];
   transportconnected: [{ participantId: string; direction: Direction; transportId: string }];
+  /** A transport that had been DTLS-connected closed or failed (billing: media may be gone). */
+  transportdisconnected: [{ participantId: string; direction: Direction; transportId: string }];
   peerjoined: [participantId: string];
   peerleft: [participantId: string];
   producerschanged: [participantId: string];

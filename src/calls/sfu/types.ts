@@ -62,6 +62,9 @@ export interface MediaInterruptedEvent extends CallRef {
   reason: string;
 }
 
+/** mediasoup's WebRtcTransport.dtlsState. */
+export type DtlsState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
+
 export interface ParticipantMedia {
   audio_on: boolean;
   video_on: boolean;
@@ -72,6 +75,8 @@ export interface SfuRegistryEvents {
   empty: [CallRef];
   /** A participant's WebRTC transport reached DTLS 'connected' (billing: media is flowing). */
   transportconnected: [TransportConnectedEvent];
+  /** A transport that had been DTLS-connected closed or failed (billing: media may be gone). */
+  transportdisconnected: [TransportConnectedEvent];
   /** A new participant joined (not on a reconnect within the grace period). */
   peerjoined: [ParticipantRef];
   /** A participant left, was removed, or its grace period ran out. */

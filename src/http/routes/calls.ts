@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { CallSchema } from '../../calls/call-dto.ts';
 import { InitiateRoomCallBody, JoinAnswerSchema, type CallService } from '../../calls/call-service.ts';
+import { InitiatePaidCallBody, PaidCallSchema } from '../../calls/paid-call-dto.ts';
+import type { PaidCallService } from '../../calls/paid-calls.ts';
 import type { Actor } from '../../calls/ports.ts';
 import { CreateRoomBody, MemberInput, RoomSchema, type RoomService, type SettingsService } from '../../calls/rooms.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -101,50 +103,103 @@ export function roomRoutes(deps: { rooms: RoomService; settings: SettingsService
   ];
 }
 
-export function callRoutes(deps: { calls: CallService }): AnyRoute[] {
-  const { calls } = deps;
+const PaidJoinAnswerSchema = Type.Object({
+  call: PaidCallSchema,
+  signaling_url: Type.String(),
+  signaling_token: Type.String(),
+  turn_credentials: Type.Object({ urls: Type.Array(Type.String()), username: Type.String(), credential: Type.String(), ttl_seconds: Type.Integer() }),
+});
+const AnyCallEnvelope = Type.Object({ call: Type.Union([CallSchema, PaidCallSchema]) });
+const EndBody = Strict({
+  reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z_]+$', description: 'Room calls: stored as the end reason. Paid calls: informative; the reason follows from who ends (user_ended / host_ended).' })),
+});
+
+/**
+ * Calls of every kind share these paths (SPEC §6): a body with `short_code` initiates a paid link call,
+ * one with `room_id` a room call; the other routes follow the call's kind.
+ */
+export function callRoutes(deps: { calls: CallService; paid: PaidCallService }): AnyRoute[] {
+  const { calls, paid } = deps;
   return [
     defineRoute({
-      method: 'post', path: '/v1/calls/initiate', summary: 'Start a call in a room; members get call.invite', tags: ['calls'], auth: 'user', rateLimit: 'initiate',
-      body: InitiateRoomCallBody,
-      responses: { 201: { description: 'Started', schema: JoinAnswerSchema } },
+      method: 'post', path: '/v1/calls/initiate', summary: 'Start a call: a paid link call ({short_code, payment_method_id}) or a room call ({room_id, type})', tags: ['calls'], auth: 'user', rateLimit: 'initiate',
+      body: Type.Union([InitiatePaidCallBody, InitiateRoomCallBody]),
+      responses: {
+        201: { description: 'Paid: waiting for the host, window-1 hold placed. Room: started, members invited.', schema: Type.Union([PaidJoinAnswerSchema, JoinAnswerSchema]) },
+        402: { description: 'payment_failed: the window-1 hold was declined' },
+        404: { description: 'link_not_found' },
+        409: { description: 'link_exhausted' },
+        503: { description: 'host_unavailable, media_unavailable, or the payment provider did not answer' },
+      },
       handler: async (ctx) => {
+        const body = ctx.body;
+        if ('short_code' in body) {
+          return ok(await paid.initiate(actorOf(ctx.principal), ctx.principal?.kind === 'user' ? ctx.principal.scope : undefined, body, signalingUrlFor(ctx)), 201);
+        }
         requireNonGuest(ctx.principal);
-        return ok(await calls.initiateRoomCall(actorOf(ctx.principal), ctx.body, signalingUrlFor(ctx)), 201);
+        return ok(await calls.initiateRoomCall(actorOf(ctx.principal), body, signalingUrlFor(ctx)), 201);
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/calls/{id}/join', summary: 'Join a call in progress: a signaling token for this caller', tags: ['calls'], auth: 'user',
+      method: 'post', path: '/v1/calls/{id}/join', summary: 'Join a call: room members join a call in progress; a paid call\'s host answers it', tags: ['calls'], auth: 'user',
       params: CallIdParams,
-      responses: { 200: { description: 'Joined', schema: JoinAnswerSchema } },
-      handler: async (ctx) => ok(await calls.join(actorOf(ctx.principal), ctx.params.id, signalingUrlFor(ctx))),
+      responses: { 200: { description: 'Joined', schema: Type.Union([JoinAnswerSchema, PaidJoinAnswerSchema]) } },
+      handler: async (ctx) => {
+        const actor = actorOf(ctx.principal);
+        if (await paid.isPaid(ctx.params.id)) return ok(await paid.join(actor, ctx.params.id, signalingUrlFor(ctx)));
+        return ok(await calls.join(actor, ctx.params.id, signalingUrlFor(ctx)));
+      },
     }),
     defineRoute({
       method: 'post', path: '/v1/calls/{id}/token', summary: 'A fresh signaling token to reconnect', tags: ['calls'], auth: 'user',
       params: CallIdParams,
       responses: { 200: { description: 'Token', schema: Type.Omit(JoinAnswerSchema, ['call']) } },
-      handler: async (ctx) => ok(await calls.newToken(actorOf(ctx.principal), ctx.params.id, signalingUrlFor(ctx))),
+      handler: async (ctx) => {
+        const actor = actorOf(ctx.principal);
+        if (await paid.isPaid(ctx.params.id)) return ok(await paid.newToken(actor, ctx.params.id, signalingUrlFor(ctx)));
+        return ok(await calls.newToken(actor, ctx.params.id, signalingUrlFor(ctx)));
+      },
     }),
     defineRoute({
-      method: 'post', path: '/v1/calls/{id}/leave', summary: 'Leave the call', tags: ['calls'], auth: 'user', params: CallIdParams,
+      method: 'post', path: '/v1/calls/{id}/leave', summary: 'Leave a room call (paid calls end with POST /v1/calls/{id}/end)', tags: ['calls'], auth: 'user', params: CallIdParams,
       responses: { 200: { description: 'The call', schema: CallEnvelope } },
-      handler: async ({ principal, params }) => ok({ call: await calls.leave(actorOf(principal), params.id) }),
+      handler: async ({ principal, params }) => {
+        if (await paid.isPaid(params.id)) throw new AppError('invalid_state', 'A paid call is left by ending it: POST /v1/calls/{id}/end');
+        return ok({ call: await calls.leave(actorOf(principal), params.id) });
+      },
     }),
     defineRoute({
-      method: 'post', path: '/v1/calls/{id}/reject', summary: 'Decline a ringing call', tags: ['calls'], auth: 'user', params: CallIdParams,
-      responses: { 200: { description: 'The call', schema: CallEnvelope } },
-      handler: async ({ principal, params }) => ok({ call: await calls.reject(actorOf(principal), params.id) }),
+      method: 'post', path: '/v1/calls/{id}/reject', summary: 'Decline a ringing call (a paid call\'s host: cancelled, hold released)', tags: ['calls'], auth: 'user', params: CallIdParams,
+      responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
+      handler: async ({ principal, params }) => {
+        if (await paid.isPaid(params.id)) return ok({ call: await paid.reject(actorOf(principal), params.id) });
+        return ok({ call: await calls.reject(actorOf(principal), params.id) });
+      },
     }),
     defineRoute({
-      method: 'post', path: '/v1/calls/{id}/end', summary: 'End the call for everyone (initiator or power ≥ 50)', tags: ['calls'], auth: 'user',
-      params: CallIdParams, body: Strict({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z_]+$' })) }),
-      responses: { 200: { description: 'The ended call', schema: CallEnvelope } },
-      handler: async ({ principal, params, body }) => ok({ call: await calls.end(actorOf(principal), params.id, body.reason ?? 'ended_by_user') }),
+      method: 'post', path: '/v1/calls/{id}/end', summary: 'End the call for everyone (paid: either participant, answered with the billing summary)', tags: ['calls'], auth: 'user',
+      params: CallIdParams, body: EndBody,
+      responses: { 200: { description: 'The ended call', schema: AnyCallEnvelope }, 409: { description: 'invalid_state (paid) or call_ended (room)' } },
+      handler: async ({ principal, params, body }) => {
+        if (await paid.isPaid(params.id)) return ok({ call: await paid.end(actorOf(principal), params.id) });
+        return ok({ call: await calls.end(actorOf(principal), params.id, body.reason ?? 'ended_by_user') });
+      },
     }),
     defineRoute({
-      method: 'get', path: '/v1/calls/{id}', summary: 'Call state with participants and recordings', tags: ['calls'], auth: 'user', params: CallIdParams,
-      responses: { 200: { description: 'The call', schema: CallEnvelope } },
-      handler: async ({ principal, params }) => ok({ call: await calls.get(actorOf(principal), params.id) }),
+      method: 'get', path: '/v1/calls/{id}/status', summary: 'The call now: paid calls with the meter (current window, next hold, elapsed, estimated charge)', tags: ['calls'], auth: 'user', params: CallIdParams,
+      responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
+      handler: async ({ principal, params }) => {
+        if (await paid.isPaid(params.id)) return ok({ call: await paid.status(actorOf(principal), params.id) });
+        return ok({ call: await calls.get(actorOf(principal), params.id) });
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/calls/{id}', summary: 'Call state (room calls: participants and recordings; paid calls: as /status)', tags: ['calls'], auth: 'user', params: CallIdParams,
+      responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
+      handler: async ({ principal, params }) => {
+        if (await paid.isPaid(params.id)) return ok({ call: await paid.status(actorOf(principal), params.id) });
+        return ok({ call: await calls.get(actorOf(principal), params.id) });
+      },
     }),
   ];
 }

@@ -1,0 +1,158 @@
+/**
+ * Between the billing engine and the rest of the process: the SFU's view of DTLS starts the meter
+ * (both participants connected) and detects media loss; billing ticks arrive from the job queue; the
+ * engine's notices go out to users' sockets and the call's signaling peers.
+ */
+import type { Database } from '../db/database.ts';
+import type { BillingEngine, BillingListener } from '../billing/engine.ts';
+import type { BillingEffect, BillingSnapshot, CallEventRecord, DtlsState } from '../billing/model.ts';
+import type { JobQueue, PaidCallParties, TickJob } from '../billing/ports.ts';
+import { TERMINAL_STATES } from '../billing/model.ts';
+import { realDelayMs, type Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { NotificationPayloads } from '../protocol/signaling.ts';
+import type { PaidCallService } from './paid-calls.ts';
+import type { UserNotifier } from './ports.ts';
+
+export interface PaidMediaPort {
+  dtlsStates(callId: string): Map<string, DtlsState>;
+  notifyCall(callId: string, type: 'call_status', payload: NotificationPayloads['call_status']): void;
+  endCall(callId: string, reason: string): void;
+}
+
+export interface PaidCallEventsDeps {
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  engine: BillingEngine;
+  jobs: JobQueue;
+  paid: PaidCallService;
+  media: PaidMediaPort;
+  notifier: UserNotifier;
+  mediaGraceSeconds: number;
+}
+
+/** Instants in notices are epoch ms inside the machine and RFC 3339 on the wire. */
+function wireData(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) out[key] = key.endsWith('_at') && typeof value === 'number' ? new Date(value).toISOString() : value;
+  return out;
+}
+
+export class PaidCallEvents implements BillingListener {
+  /** participant ids of host and guest, per paid call seen on this node. */
+  private readonly roles = new Map<string, { host: string; guest: string }>();
+  /** When media stopped, per active call whose media is gone now (in memory: a restart opens a new gap). */
+  private readonly gaps = new Map<string, number>();
+
+  constructor(private readonly deps: PaidCallEventsDeps) {}
+
+  // ---- from the SFU ------------------------------------------------------------------------
+
+  /** A transport of the call connected or went away: start the meter, or open / close a media gap. */
+  async mediaChanged(callId: string): Promise<void> {
+    const roles = await this.rolesOf(callId);
+    if (!roles) return;
+    const states = this.deps.media.dtlsStates(callId);
+    const dtls = { host: states.get(roles.host) ?? 'new', guest: states.get(roles.guest) ?? 'new' };
+    const stored = await this.deps.engine.load(this.deps.db, callId);
+    if (!stored) return;
+    const { state } = stored.snapshot;
+    if (dtls.host === 'connected' && dtls.guest === 'connected') {
+      this.gaps.delete(callId);
+      if (state === 'waiting') {
+        const applied = await this.deps.engine.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls });
+        if (!applied.ok) this.deps.logger.debug({ callId, err: applied.error }, 'paid call: media_connected refused');
+      }
+      return;
+    }
+    if (state === 'active' && !this.gaps.has(callId)) await this.openGap(callId, this.deps.clock.nowMs());
+  }
+
+  /** Media is gone as of `stoppedAtMs`: the call ends after the grace period unless media comes back. */
+  async openGap(callId: string, stoppedAtMs: number): Promise<void> {
+    this.gaps.set(callId, stoppedAtMs);
+    const at = stoppedAtMs + this.deps.mediaGraceSeconds * 1000;
+    await this.deps.jobs.add(this.deps.db, 'billing_tick', { callId, event: { type: 'media_lost', stoppedAtMs }, at }, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, at)) });
+    this.deps.logger.info({ callId, graceSeconds: this.deps.mediaGraceSeconds }, 'paid call: media gone; the call ends unless it comes back');
+  }
+
+  // ---- from the job queue ------------------------------------------------------------------
+
+  async tick(job: TickJob): Promise<void> {
+    const { callId, event } = job;
+    if (this.deps.clock.nowMs() < job.at) {
+      // Real and application time can round apart by a millisecond; a job early by that must not be lost.
+      await this.deps.jobs.add(this.deps.db, 'billing_tick', job, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, job.at)) });
+      return;
+    }
+    if (event.type === 'media_lost') {
+      const roles = await this.rolesOf(callId);
+      const states = this.deps.media.dtlsStates(callId);
+      if (roles && states.get(roles.host) === 'connected' && states.get(roles.guest) === 'connected') return; // media came back
+      const gap = this.gaps.get(callId);
+      if (gap !== undefined && gap !== event.stoppedAtMs) return; // a newer gap has its own job
+    }
+    const applied = await this.deps.engine.dispatch(callId, event);
+    if (!applied.ok) this.deps.logger.debug({ callId, event: event.type, reason: applied.error.message }, 'billing: stale job dropped');
+  }
+
+  // ---- from the engine (BillingListener) ----------------------------------------------------
+
+  transitioned(parties: PaidCallParties, snapshot: BillingSnapshot, log: CallEventRecord): void {
+    const terminal = TERMINAL_STATES.includes(snapshot.state);
+    if (terminal) {
+      this.roles.delete(parties.callId);
+      this.gaps.delete(parties.callId);
+    }
+    if (log.fromStatus === log.toStatus && log.type !== 'next_hold_refused') return; // window ticks: nothing new to show
+    void this.deps.paid
+      .describe(parties.callId)
+      .then((call) => this.deps.notifier.notify([parties.hostId, parties.guestId], terminal ? 'call.ended' : 'call.updated', { call }))
+      .catch((error: unknown) => this.deps.logger.warn({ err: error, callId: parties.callId }, 'paid call: announcing a change failed'));
+  }
+
+  notice(parties: PaidCallParties, effect: Extract<BillingEffect, { type: 'notify' }>, snapshot: BillingSnapshot): void {
+    const { callId } = parties;
+    if (effect.to === 'operator') {
+      this.deps.logger.error({ callId, ...effect.data }, `billing alert: ${effect.message}`);
+      return;
+    }
+    if (effect.message === 'call.incoming') {
+      void this.deps.paid
+        .describe(callId, snapshot)
+        .then((call) => this.deps.notifier.notify([parties.hostId], 'call.incoming', { call }))
+        .catch((error: unknown) => this.deps.logger.warn({ err: error, callId }, 'paid call: call.incoming failed'));
+      return;
+    }
+    if (effect.message === 'call_status') {
+      const data = wireData(effect.data) as { status: NotificationPayloads['call_status']['status'] } & Record<string, unknown>;
+      this.deps.media.notifyCall(callId, 'call_status', { ...data, callId });
+    }
+    // call_summary: the call.ended event of the completed transition carries the final figures.
+  }
+
+  endMedia(callId: string, reason: string): void {
+    this.deps.media.endCall(callId, reason);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private async rolesOf(callId: string): Promise<{ host: string; guest: string } | null> {
+    const known = this.roles.get(callId);
+    if (known) return known;
+    const rows = await this.deps.db
+      .selectFrom('call_participants')
+      .innerJoin('calls', 'calls.id', 'call_participants.call_id')
+      .select(['call_participants.id', 'call_participants.role'])
+      .where('call_participants.call_id', '=', callId)
+      .where('calls.kind', '=', 'paid')
+      .execute();
+    const host = rows.find((r) => r.role === 'host')?.id;
+    const guest = rows.find((r) => r.role === 'guest')?.id;
+    if (!host || !guest) return null;
+    const roles = { host, guest };
+    this.roles.set(callId, roles);
+    return roles;
+  }
+}
