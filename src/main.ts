@@ -13,6 +13,7 @@ import { storageRoutes } from './http/routes/storage.ts';
 import { webRoutes } from './http/routes/web.ts';
 import { callRoutes, roomRoutes } from './http/routes/calls.ts';
 import { linkRoutes } from './http/routes/links.ts';
+import { webhookRoutes } from './http/routes/webhooks.ts';
 import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
@@ -75,6 +76,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
     ...callRoutes({ calls: ctx.calls, paid: ctx.paidCalls }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
+    ...webhookRoutes(ctx),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);

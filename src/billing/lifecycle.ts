@@ -84,6 +84,15 @@ export function enterEnding(s: BillingSnapshot, requestedAtMs: number, reason: E
   };
 }
 
+/**
+ * The provider ended hold `holdId` on its own (cancelled, or the authorisation expired): it is marked
+ * released — by the provider, so no release intent is ever emitted for it — and, being no longer
+ * `held`, it stops counting in heldThroughSeconds() and can never be part of a settlement's captures.
+ */
+export function providerReleased(s: BillingSnapshot, holdId: string): BillingSnapshot {
+  return { ...s, holds: s.holds.map((hold) => (hold.holdId === holdId && hold.status === 'held' ? { ...hold, status: 'released' as const } : hold)) };
+}
+
 export function endingEffects(s: BillingSnapshot, next: BillingSnapshot): BillingEffect[] {
   return [
     { type: 'end_media', reason: next.endReason! },

@@ -32,6 +32,7 @@ import {
   enterEnding,
   initiateProblem,
   newSnapshot,
+  providerReleased,
   statusNotice as status,
 } from './lifecycle.ts';
 import type {
@@ -95,6 +96,10 @@ const capturedHold = ({ s, e }: Ctx<EventOf<'capture_impossible'>>): string | nu
 
 const placingHold = ({ s, e }: Ctx<{ window: number }>): string | null =>
   findHold(s, e.window)?.status === 'placing' ? null : `no hold is being placed for window ${e.window}`;
+
+/** A provider cancellation counts only for a hold we still hold; anything else is a stale or repeated webhook. */
+const heldHold = ({ s, e }: Ctx<EventOf<'hold_canceled'>>): string | null =>
+  s.holds.some((hold) => hold.holdId === e.holdId && hold.status === 'held') ? null : `hold ${e.holdId} is not held by this call`;
 
 const boundaryDue = ({ s, e, now }: Ctx<EventOf<'window_boundary'>>): string | null => {
   if (e.window !== s.currentWindow) return `window ${e.window} is not the current window (${s.currentWindow})`;
@@ -169,6 +174,47 @@ export const TRANSITIONS: readonly TransitionRule[] = [
   cancelWaiting('host_rejected', 'host_rejected'),
   cancelWaiting('join_timeout', 'join_timeout', ({ s, now }) => (now >= s.waitingSinceMs! + s.joinTimeoutSeconds * 1000 ? null : 'the host still has time to join')),
   cancelWaiting('link_expired', 'link_expired', ({ s, now }) => (s.linkExpiresAtMs !== null && now >= s.linkExpiresAtMs ? null : 'the link has not expired')),
+  // hold_canceled — the provider cancelled (or let expire) a hold still `held` here. Only waiting and
+  // active calls have such holds, so only they have rows:
+  // - pending: its one hold is still `placing` (the hold id arrives with hold_placed, which moves the call
+  //   to waiting), so there is nothing the webhook could name; a cancellation racing hold_placed ends up
+  //   as a failed capture later (ending → failed below).
+  // - ending: the settlement already turned every held hold into a capture or a release intent. A release
+  //   of an already-cancelled hold counts as done (providers' release); a capture fails for good and takes
+  //   the existing capture_impossible → failed path (operator alerted), which is what happened: that money
+  //   is lost. Marking it here would change nothing else, so the event is refused (409, dropped).
+  // - terminal states: refused like every other event.
+  rule({
+    from: 'waiting',
+    event: 'hold_canceled',
+    to: 'cancelled',
+    // The window-1 hold is gone before the call started: it cannot start, nothing is charged.
+    guard: heldHold,
+    update: ({ s, e, now }) => ({
+      holds: releaseAllHeld(providerReleased(s, e.holdId)).holds,
+      endReason: 'billing_error',
+      endedAtMs: now,
+      totalChargedMinor: 0,
+      billedMinutes: 0,
+    }),
+    effects: ({ s, e }) => [
+      ...releaseAllHeld(providerReleased(s, e.holdId)).effects, // none: a waiting call holds window 1 only
+      { type: 'end_media', reason: 'billing_error' },
+      status('both', { status: 'cancelled', reason: 'billing_error' }),
+    ],
+  }),
+  rule({
+    from: 'active',
+    event: 'hold_canceled',
+    to: 'ending',
+    // Ends now with billing_error. Without the cancelled hold, stopSeconds() clamps the meter to the money
+    // still held: a cancelled current-window hold bills only what the boundaries captured; a cancelled
+    // next-window hold bills the current window up to now. The settlement captures/releases the other held
+    // holds and never touches the cancelled one (it is no longer held).
+    guard: heldHold,
+    update: ({ s, e, now }) => enterEnding(providerReleased(s, e.holdId), now, 'billing_error', now),
+    effects: ({ s, e }, next) => endingEffects(providerReleased(s, e.holdId), next),
+  }),
   rule({
     from: 'active',
     event: 'next_hold_due',

@@ -24,6 +24,7 @@ export const BILLING_EVENTS = [
   'media_lost',
   'final_capture_done',
   'capture_impossible',
+  'hold_canceled',
 ] as const;
 export type BillingEventType = (typeof BILLING_EVENTS)[number];
 
@@ -78,7 +79,12 @@ export type BillingEvent =
   /** Every capture/release intent of the settlement succeeded; `capturedMinor` is their captured sum. */
   | { type: 'final_capture_done'; capturedMinor: number }
   /** A capture failed for good (hold expired, cancelled by the provider…). */
-  | { type: 'capture_impossible'; window: number; reason: string };
+  | { type: 'capture_impossible'; window: number; reason: string }
+  /**
+   * The provider cancelled (or let expire) a hold we still count as `held` (Stripe's
+   * payment_intent.canceled webhook): that money is gone before we could capture it.
+   */
+  | { type: 'hold_canceled'; holdId: string; reason: string };
 
 export type EventOf<T extends BillingEventType> = Extract<BillingEvent, { type: T }>;
 

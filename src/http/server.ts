@@ -60,6 +60,7 @@ export class HttpServer {
       paramNames.push(name);
       return `:${name}`;
     });
+    if (route.rawBody && route.body) throw new Error(`${route.method} ${route.path}: a rawBody route has no body schema`);
     precompile(route.body);
     precompile(route.query);
     precompile(route.params);
@@ -205,7 +206,7 @@ export class HttpServer {
             throw validationError(Object.keys(raw.rawQuery).map((key) => ({ in: 'query' as const, path: `/${key}`, message: 'Unknown query parameter' })));
           })()
         : {};
-    const body = route.body ? validate(route.body, parseJsonBody(raw.body, raw.headers), 'body') : rejectUnexpectedBody(raw.body);
+    const body = route.rawBody ? undefined : route.body ? validate(route.body, parseJsonBody(raw.body, raw.headers), 'body') : rejectUnexpectedBody(raw.body);
 
     const context: RequestContext = {
       method: route.method,
@@ -219,6 +220,7 @@ export class HttpServer {
       principal,
       logger: this.deps.logger.child({ requestId: raw.requestId }),
       baseUrl: this.deps.publicUrl ?? `${raw.headers['x-forwarded-proto'] && this.deps.trustProxy ? raw.headers['x-forwarded-proto'] : 'http'}://${raw.headers.host ?? 'localhost'}`,
+      ...(route.rawBody ? { rawBody: raw.body ?? Buffer.alloc(0) } : {}),
     };
 
     const idempotencyKey = raw.headers['x-idempotency-key'];
@@ -228,7 +230,7 @@ export class HttpServer {
     }
     const caller = principal ? (principal.kind === 'api_key' ? 'api_key' : `user:${principal.userId}`) : `ip:${raw.ip}`;
     const store = this.deps.idempotency;
-    const begun = await store.begin({ caller, key: idempotencyKey, method: 'POST', path: raw.path, body });
+    const begun = await store.begin({ caller, key: idempotencyKey, method: 'POST', path: raw.path, body: route.rawBody ? (raw.body ?? Buffer.alloc(0)).toString('utf8') : body });
     if (begun.kind === 'replay') return { ...begun.result, headers: { ...begun.result.headers, 'Idempotent-Replayed': 'true' } };
     try {
       const result = await route.handler(context as never);

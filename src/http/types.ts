@@ -24,6 +24,8 @@ export interface RequestContext<B = unknown, Q = unknown, P = unknown> {
   logger: Logger;
   /** Base URL the client used (public_url, or scheme + Host). */
   baseUrl: string;
+  /** The request body exactly as received; set only for routes with `rawBody: true`. */
+  rawBody?: Buffer;
 }
 
 export interface HttpResult {
@@ -53,6 +55,11 @@ export interface RouteDefinition<BS extends TSchema | undefined = TSchema | unde
   params?: PS;
   responses: Record<number, RouteResponse>;
   rateLimit?: RateLimitRuleName;
+  /**
+   * The handler gets the body's bytes untouched (ctx.rawBody) instead of parsed, validated JSON — for
+   * payloads verified against a signature of those exact bytes (webhooks). Excludes `body`.
+   */
+  rawBody?: boolean;
   handler: (
     ctx: RequestContext<BS extends TSchema ? Static<BS> : undefined, QS extends TSchema ? Static<QS> : Record<string, never>, PS extends TSchema ? Static<PS> : Record<string, never>>,
   ) => Promise<HttpResult>;

@@ -59,6 +59,88 @@ export interface CallTicket {
 
 export type SignalingTicket = Omit<CallTicket, 'call'>;
 
+// ---- Paid link calls (SPEC §6.1, seed 000) -----------------------------------------------------
+
+export type PaidCallStatus = 'pending' | 'waiting' | 'active' | 'ending' | 'completed' | 'cancelled' | 'failed';
+
+/** A paid call as initiate, join, status, end and the user-socket events show it (src/calls/paid-call-dto.ts). */
+export interface PaidCall {
+  id: string;
+  kind: 'paid';
+  status: PaidCallStatus;
+  short_code: string;
+  host: { id: string; display_name: string };
+  guest_name: string | null;
+  rate_per_minute: string;
+  currency: string;
+  window_size_minutes: number;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  current_window: number | null;
+  window_start_at: string | null;
+  next_hold_at: string | null;
+  elapsed_seconds: number | null;
+  estimated_charge: string | null;
+  duration_seconds: number | null;
+  billed_minutes: number | null;
+  total_charged: string | null;
+  /** A refused next hold: the call ends at this instant (billing_error). */
+  ends_at: string | null;
+}
+
+export interface PaidCallTicket {
+  call: PaidCall;
+  signaling_url: string;
+  signaling_token: string;
+  turn_credentials?: TurnCredentials;
+}
+
+export interface Link {
+  id: string;
+  short_code: string;
+  host: { id: string; display_name: string };
+  rate_per_minute: string;
+  currency: string;
+  window_size_minutes: number;
+  max_uses: number | null;
+  uses: number;
+  expires_at: string | null;
+  created_at: string;
+  url: string;
+}
+
+export interface PublicLink {
+  short_code: string;
+  host: { id: string; display_name: string };
+  rate_per_minute: string;
+  currency: string;
+  window_size_minutes: number;
+  available: boolean;
+  exhausted: boolean;
+}
+
+export interface CreateLinkInput {
+  rate_per_minute: string;
+  currency: string;
+  window_size_minutes?: number;
+  max_uses?: number;
+  expires_at?: string;
+}
+
+export interface Availability {
+  available: boolean;
+  online: boolean;
+  accepting_calls: boolean;
+}
+
+export const TERMINAL_PAID_STATUSES: ReadonlySet<string> = new Set(['completed', 'cancelled', 'failed']);
+
+export function isPaidCall(call: unknown): call is PaidCall {
+  return typeof call === 'object' && call !== null && (call as { kind?: unknown }).kind === 'paid';
+}
+
 interface ListEnvelope<T> {
   success: boolean;
   data: T[];
@@ -105,8 +187,9 @@ export class Api {
     return json as T;
   }
 
-  demoLogin(displayName: string): Promise<{ user: User; access_token: string; expires_at: string }> {
-    return this.request('POST', '/v1/demo/login', { display_name: displayName });
+  /** `role` is only sent when asked for (a demo host); servers whose demo login has no role field refuse it. */
+  demoLogin(displayName: string, role?: 'host'): Promise<{ user: User; access_token: string; expires_at: string }> {
+    return this.request('POST', '/v1/demo/login', { display_name: displayName, ...(role ? { role } : {}) });
   }
 
   async me(): Promise<User> {
@@ -141,8 +224,9 @@ export class Api {
     return (await this.request<{ call: Call }>('POST', `/v1/calls/${encodeURIComponent(callId)}/leave`)).call;
   }
 
-  async endCall(callId: string): Promise<Call> {
-    return (await this.request<{ call: Call }>('POST', `/v1/calls/${encodeURIComponent(callId)}/end`)).call;
+  /** Ends a call; a paid call answers with its billing summary (a PaidCall). */
+  async endCall<C = Call>(callId: string): Promise<C> {
+    return (await this.request<{ call: C }>('POST', `/v1/calls/${encodeURIComponent(callId)}/end`)).call;
   }
 
   /** Declines ringing (SPEC §6.3 `reject`). */
@@ -152,5 +236,48 @@ export class Api {
 
   async getCall(callId: string): Promise<Call> {
     return (await this.request<{ call: Call }>('GET', `/v1/calls/${encodeURIComponent(callId)}`)).call;
+  }
+
+  // ---- Paid link calls
+
+  async createLink(input: CreateLinkInput): Promise<Link> {
+    return (await this.request<{ link: Link }>('POST', '/v1/links', input)).link;
+  }
+
+  async links(): Promise<Link[]> {
+    return (await this.request<ListEnvelope<Link>>('GET', '/v1/links?per_page=100')).data;
+  }
+
+  /** The public view of a link (no token needed). */
+  async publicLink(shortCode: string): Promise<PublicLink> {
+    return (await this.request<{ link: PublicLink }>('GET', `/v1/links/${encodeURIComponent(shortCode)}`)).link;
+  }
+
+  /** A guest user and a token scoped to the link. */
+  guestToken(shortCode: string, guestName: string): Promise<{ user: User; access_token: string; expires_at: string }> {
+    return this.request('POST', `/v1/links/${encodeURIComponent(shortCode)}/guest`, { guest_name: guestName });
+  }
+
+  async availability(): Promise<Availability> {
+    return (await this.request<{ availability: Availability }>('GET', '/v1/hosts/me/availability')).availability;
+  }
+
+  async setAvailability(available: boolean): Promise<Availability> {
+    return (await this.request<{ availability: Availability }>('PUT', '/v1/hosts/me/availability', { available })).availability;
+  }
+
+  /** Pays (the window-1 hold) and starts a paid call: 402 payment_failed when the card is declined. */
+  initiatePaidCall(shortCode: string, paymentMethodId: string, guestName?: string): Promise<PaidCallTicket> {
+    return this.request('POST', '/v1/calls/initiate', { short_code: shortCode, payment_method_id: paymentMethodId, ...(guestName ? { guest_name: guestName } : {}) });
+  }
+
+  /** The host answers a paid call. */
+  joinPaidCall(callId: string): Promise<PaidCallTicket> {
+    return this.request('POST', `/v1/calls/${encodeURIComponent(callId)}/join`);
+  }
+
+  /** The call now, with the live meter. */
+  async paidStatus(callId: string): Promise<PaidCall> {
+    return (await this.request<{ call: PaidCall }>('GET', `/v1/calls/${encodeURIComponent(callId)}/status`)).call;
   }
 }

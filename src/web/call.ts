@@ -6,7 +6,7 @@
  */
 import { Device, type types } from 'mediasoup-client';
 import type { MediaKind, MediaSource, NotificationPayloads, PeerInfo, ProducerInfo } from '../protocol/signaling.ts';
-import type { Api, CallTicket, SignalingTicket } from './api.ts';
+import type { Api, SignalingTicket } from './api.ts';
 import { CloseCode, SignalingClient, type Notification } from './signaling.ts';
 
 export type FinishReason = 'left' | 'ended' | 'replaced' | 'error';
@@ -30,6 +30,8 @@ export interface CallView {
   trackRemoved(participantId: string, consumer: types.Consumer): void;
   activeSpeaker(participantId: string | null): void;
   localMediaChanged(): void;
+  /** Every `call_status` notification (paid calls: state changes and billing warnings). */
+  callStatus?(payload: NotificationPayloads['call_status']): void;
   finished(reason: FinishReason, message: string): void;
 }
 
@@ -38,6 +40,14 @@ export interface ReceivedNotification {
   payload: unknown;
   /** performance.now() at arrival. */
   at: number;
+}
+
+/**
+ * What a session starts from: a signaling ticket and the call it belongs to. Room calls say their
+ * type; paid link calls have none and are video calls.
+ */
+export interface SessionTicket extends SignalingTicket {
+  call: { id: string; type?: 'audio' | 'video' };
 }
 
 export interface CallSessionOptions {
@@ -113,12 +123,12 @@ export class CallSession {
 
   constructor(
     private readonly api: Api,
-    private ticket: CallTicket,
+    private ticket: SessionTicket,
     private readonly view: CallView,
     private readonly options: CallSessionOptions,
   ) {
     this.callId = ticket.call.id;
-    this.type = ticket.call.type;
+    this.type = ticket.call.type ?? 'video';
     // Ask for the camera and microphone while signaling connects.
     this.mediaReady = this.acquireMedia();
   }
@@ -166,14 +176,21 @@ export class CallSession {
     }
   }
 
-  /** Ends the call for everyone (initiator or power ≥ 50; the server answers 403 otherwise). */
-  async end(): Promise<void> {
-    if (this.finished) return;
-    await this.api.endCall(this.callId);
+  /**
+   * Ends the call for everyone (room calls: initiator or power ≥ 50, the server answers 403 otherwise;
+   * paid calls: either participant). Returns the server's answer (a paid call's billing summary), or
+   * null when the session had already finished. `onAnswer` gets the answer as soon as it arrives,
+   * before the session has wound down.
+   */
+  async end<C = unknown>(onAnswer?: (call: C) => void): Promise<C | null> {
+    if (this.finished) return null;
+    const call = await this.api.endCall<C>(this.callId);
+    onAnswer?.(call);
     // The server tells every participant (call_status ended, then close 4010): give ours a moment
     // to arrive so this page ends the way the others do, then end locally regardless.
     await Promise.race([this.whenFinished, new Promise((resolve) => setTimeout(resolve, 3000))]);
     this.finish('ended', 'You ended the call');
+    return call;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -300,6 +317,7 @@ export class CallSession {
         return;
       case 'call_status': {
         this.lastCallStatus = notification.payload;
+        this.view.callStatus?.(notification.payload);
         const { status, warning, reason } = notification.payload;
         if (ENDED_STATUSES.has(status)) this.finish('ended', `The call ended${reason ? ` (${reason})` : ''}`);
         else if (warning) this.view.status(`Warning: ${warning}`);

@@ -1,12 +1,16 @@
 /**
  * The callplane demo page: demo sign-in (or a pasted access token), rooms, ringing invites over the
- * user socket, and a call grid driven by CallSession. Elements carry data-testid attributes and
- * `window.callplane` exposes the live state for the end-to-end tests.
+ * user socket, and a call grid driven by CallSession. Hosts also create paid links and answer the
+ * calls that come through them; `/?link=<short_code>` is the guest's side of a link (pay, wait for
+ * the host, talk). Paid calls show a live meter and end on a billing summary. Elements carry
+ * data-testid attributes and `window.callplane` exposes the live state for the end-to-end tests.
  */
 import type { types } from 'mediasoup-client';
+import type { NotificationPayloads } from '../protocol/signaling.ts';
 import type { UserEventEnvelope } from '../protocol/user-events.ts';
-import { Api, ApiError, type Call, type CallTicket, type Room, type User } from './api.ts';
-import { CallSession, type CallView, type FinishReason, type PeerState, type ReceivedNotification } from './call.ts';
+import { Api, ApiError, isPaidCall, type Availability, type Call, type Link, type PaidCall, type PaidCallTicket, type PublicLink, type Room, type User } from './api.ts';
+import { CallSession, type CallView, type FinishReason, type PeerState, type ReceivedNotification, type SessionTicket } from './call.ts';
+import { PaidMeter, billingWarning, clock, endReasonText, isTerminal, meterHeadline, money, newerCall, rateText, timeOfDay, windowText } from './paid.ts';
 import { UserSocket } from './user-socket.ts';
 
 export interface CallplaneDebug {
@@ -29,6 +33,10 @@ export interface CallplaneDebug {
   readonly timings: CallSession['timings'] | null;
   /** Errors shown in the status line. */
   readonly errors: string[];
+  /** The paid call this page is in (or just left): its side, the latest figures, status polls so far. */
+  readonly paid: { role: PaidRole; callId: string; call: PaidCall | null; polls: number } | null;
+  /** The host's links, newest first. */
+  readonly links: Link[];
 }
 
 declare global {
@@ -37,7 +45,25 @@ declare global {
   }
 }
 
+type PageState = 'signin' | 'lobby' | 'call' | 'guest' | 'summary';
+type PaidRole = 'host' | 'guest';
+
+/** The paid call this page is in, or whose summary it shows. */
+interface PaidContext {
+  role: PaidRole;
+  callId: string;
+  call: PaidCall | null;
+  meter: PaidMeter;
+  /** The last billing warning received over signaling (call_status with `warning`). */
+  signaled: NotificationPayloads['call_status'] | null;
+}
+
 const TOKEN_KEY = 'callplane.token';
+/**
+ * `/?link=<short_code>` (or `/l/<short_code>`, the links' own `url`, should the server serve this page
+ * there): this page is a guest's, for that link.
+ */
+const guestCode = new URLSearchParams(location.search).get('link') ?? /^\/l\/([A-Za-z0-9_-]+)\/?$/.exec(location.pathname)?.[1] ?? null;
 const api = new Api();
 const notifications: ReceivedNotification[] = [];
 const userEvents: UserEventEnvelope[] = [];
@@ -48,6 +74,15 @@ let userSocket: UserSocket | null = null;
 let rooms: Room[] = [];
 /** Ringing calls by call id. */
 const invites = new Map<string, { call: Call; room?: { id?: string; name?: string }; from?: { id?: string; display_name?: string } }>();
+/** Paid calls ringing this host, by call id. */
+const paidIncoming = new Map<string, PaidCall>();
+/** Paid calls seen ended: a late call.incoming for one of them is ignored. */
+const paidEnded = new Set<string>();
+let paid: PaidContext | null = null;
+let links: Link[] = [];
+/** The guest's identity for the link (one guest user per name, reused across attempts). */
+let guest: { token: string; name: string; user: User } | null = null;
+let publicLink: PublicLink | null = null;
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const element = document.getElementById(id);
@@ -74,13 +109,13 @@ function showError(error: unknown): void {
   status(message, true);
 }
 
-function setState(state: 'signin' | 'lobby' | 'call'): void {
+function setState(state: PageState): void {
   document.body.dataset.state = state;
-  $('signin').hidden = state !== 'signin';
-  $('lobby').hidden = state !== 'lobby';
-  $('call').hidden = state !== 'call';
-  $('sign-out').hidden = state === 'signin';
+  for (const section of ['signin', 'lobby', 'call', 'guest', 'summary'] as const) $(section).hidden = state !== section;
+  $('sign-out').hidden = state === 'signin' || guestCode !== null;
 }
+
+const isHost = (user: User | null): boolean => user?.role === 'host' || user?.role === 'admin';
 
 function videoConstraints(): MediaTrackConstraints {
   // ?video=320x240@15 picks the capture size (tests use small frames to save CPU).
@@ -111,12 +146,17 @@ async function signIn(token: string, user?: User): Promise<void> {
   userSocket?.stop();
   userSocket = new UserSocket(`${scheme}://${location.host}/v1/ws?token=${encodeURIComponent(token)}`, onUserEvent, (connected) => {
     $('presence').dataset.connected = String(connected);
+    // A host is available only while this socket is up: show what guests see.
+    if (isHost(me)) api.availability().then(renderAvailability, (error: unknown) => console.warn('availability failed', error));
   });
-  await Promise.all([loadRooms(), loadMembers()]);
+  await Promise.all([loadRooms(), loadMembers(), loadHostTools()]);
 }
 
 function signOut(): void {
-  if (session && !session.finished) void session.leave().catch(() => undefined);
+  // A paid call has no "leave": it ends (and is billed) for both.
+  if (session && !session.finished) void (inPaidSession() ? session.end() : session.leave()).catch(() => undefined);
+  paid?.meter.stop();
+  paid = null;
   userSocket?.stop();
   userSocket = null;
   sessionStorage.removeItem(TOKEN_KEY);
@@ -124,6 +164,9 @@ function signOut(): void {
   me = null;
   invites.clear();
   renderInvites();
+  paidIncoming.clear();
+  renderPaidIncoming();
+  links = [];
   $('me').textContent = '';
   setState('signin');
   status('Signed out');
@@ -133,12 +176,19 @@ $('login-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const name = $<HTMLInputElement>('login-name').value.trim();
   if (!name) return;
+  const asHost = $<HTMLInputElement>('login-host').checked;
   status('Signing in…');
   api.token = null;
   api
-    .demoLogin(name)
+    .demoLogin(name, asHost ? 'host' : undefined)
     .then((answer) => signIn(answer.access_token, answer.user))
-    .catch(showError);
+    .catch((error: unknown) => {
+      if (asHost && error instanceof ApiError && error.code === 'validation_failed') {
+        status('This server\u2019s demo login cannot create hosts (it refused role "host"): sign in with a host\u2019s access token instead', true);
+        return;
+      }
+      showError(error);
+    });
 });
 
 $('token-form').addEventListener('submit', (event) => {
@@ -231,6 +281,10 @@ function refreshRoomsSoon(): void {
 
 function onUserEvent(envelope: UserEventEnvelope): void {
   userEvents.push(envelope);
+  if (isPaidCall(envelope.data.call)) {
+    onPaidCallEvent(envelope.event.name, envelope.data.call);
+    return;
+  }
   const data = envelope.data as { call?: Call; room?: { id?: string; name?: string }; from?: { id?: string; display_name?: string } };
   const call = data.call;
   switch (envelope.event.name) {
@@ -291,7 +345,7 @@ function startCall(room: Room, type: 'audio' | 'video'): void {
   status(`Starting a ${type} call in ${room.name}…`);
   api
     .initiateCall(room.id, type)
-    .then((ticket) => openSession(ticket, room.name))
+    .then((ticket) => openSession(ticket, `${type === 'video' ? 'Video' : 'Audio'} call in ${room.name}`, 'room'))
     .catch(showError);
 }
 
@@ -300,23 +354,33 @@ function joinCall(callId: string, roomName: string): void {
   status(`Joining the call in ${roomName}…`);
   api
     .joinCall(callId)
-    .then((ticket) => openSession(ticket, roomName))
+    .then((ticket) => openSession(ticket, `${ticket.call.type === 'video' ? 'Video' : 'Audio'} call in ${roomName}`, 'room'))
     .catch((error: unknown) => {
       showError(error);
       refreshRoomsSoon();
     });
 }
 
-function openSession(ticket: CallTicket, roomName: string): void {
+function openSession(ticket: SessionTicket, title: string, kind: 'room' | 'paid'): void {
+  if (kind === 'room') {
+    paid?.meter.stop();
+    paid = null;
+  }
   const grid = $('grid');
   grid.replaceChildren();
-  $('call-title').textContent = `${ticket.call.type === 'video' ? 'Video' : 'Audio'} call in ${roomName}`;
+  $('call-title').textContent = title;
   $('call').dataset.callId = ticket.call.id;
-  $('mute-cam').hidden = ticket.call.type !== 'video';
+  $('call').dataset.kind = kind;
+  $('mute-cam').hidden = (ticket.call.type ?? 'video') !== 'video';
+  // A paid call is not left, it is ended (and billed) for both; its meter shows above the grid.
+  $('leave').hidden = kind === 'paid';
+  $('end').textContent = kind === 'paid' ? 'End call' : 'End for everyone';
+  $<HTMLButtonElement>('end').disabled = false;
+  $('meter').hidden = kind !== 'paid';
   invites.delete(ticket.call.id);
   renderInvites();
   setState('call');
-  session = new CallSession(api, ticket, createView(), { video: videoConstraints(), notifications });
+  session = new CallSession(api, ticket, createView(kind), { video: videoConstraints(), notifications });
   renderMuteButtons();
   session.start();
 }
@@ -342,7 +406,14 @@ $('leave').addEventListener('click', () => {
   session?.leave().catch(showError);
 });
 $('end').addEventListener('click', () => {
-  session?.end().catch(showError);
+  if (!session || session.finished) return;
+  const button = $<HTMLButtonElement>('end');
+  button.disabled = true;
+  const ended = inPaidSession() ? session.end<PaidCall>((call) => updatePaid(call)) : session.end();
+  ended.catch((error: unknown) => {
+    button.disabled = false;
+    showError(error);
+  });
 });
 
 function tileFor(participantId: string): HTMLElement | null {
@@ -373,7 +444,7 @@ function renderPeerFlags(peer: PeerState): void {
   tile.querySelector('figcaption')!.textContent = peer.displayName;
 }
 
-function createView(): CallView {
+function createView(kind: 'room' | 'paid'): CallView {
   const selfTileId = 'self';
   return {
     status: (text) => status(text),
@@ -446,9 +517,19 @@ function createView(): CallView {
         tile.dataset.speaking = String(participantId !== null && id === participantId);
       }
     },
+    callStatus(payload) {
+      if (kind !== 'paid' || !paid || payload.callId !== paid.callId) return;
+      if (payload.warning) paid.signaled = payload;
+      renderMeter();
+    },
     finished(reason: FinishReason, message: string) {
       $('grid').replaceChildren();
       delete $('call').dataset.callId;
+      if (kind === 'paid' && paid) {
+        status(message, reason === 'error');
+        showSummary();
+        return;
+      }
       setState(me ? 'lobby' : 'signin');
       status(message, reason === 'error');
       refreshRoomsSoon();
@@ -459,6 +540,347 @@ function createView(): CallView {
 document.addEventListener('click', () => {
   for (const audio of document.querySelectorAll<HTMLAudioElement>('audio')) if (audio.paused) void audio.play().catch(() => undefined);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Paid links (hosts)
+
+const shareUrl = (shortCode: string): string => `${location.origin}/?link=${encodeURIComponent(shortCode)}`;
+
+async function loadHostTools(): Promise<void> {
+  const host = isHost(me);
+  $('host-tools').hidden = !host;
+  $('links-note').hidden = host;
+  if (!host) return;
+  const [list, availability] = await Promise.all([api.links(), api.availability()]);
+  links = list;
+  renderLinks();
+  renderAvailability(availability);
+}
+
+function renderAvailability(availability: Availability): void {
+  $<HTMLInputElement>('host-available').checked = availability.accepting_calls;
+  const text = availability.available ? 'guests can call you now' : !availability.online ? 'offline: guests cannot call until this page is connected' : 'not accepting calls';
+  $('host-availability').textContent = `(${text})`;
+  $('host-availability').dataset.available = String(availability.available);
+}
+
+function renderLinks(): void {
+  const list = $('link-list');
+  list.replaceChildren();
+  if (!links.length) list.append(h('li', { 'data-testid': 'no-links' }, 'No links yet: create one above and share its address.'));
+  for (const link of links) {
+    const url = shareUrl(link.short_code);
+    const copy = h('button', { type: 'button', 'data-testid': 'link-copy' }, 'Copy');
+    copy.addEventListener('click', () => {
+      if (!navigator.clipboard) return status(`Share ${url}`);
+      navigator.clipboard.writeText(url).then(
+        () => status('Link copied'),
+        () => status(`Share ${url}`),
+      );
+    });
+    list.append(
+      h(
+        'li',
+        { 'data-testid': 'link', 'data-short-code': link.short_code },
+        h('a', { href: url, target: '_blank', rel: 'noopener', 'data-testid': 'link-share-url' }, url),
+        copy,
+        h(
+          'small',
+          { 'data-testid': 'link-terms' },
+          `${rateText(link)} · ${link.window_size_minutes}-min windows · used ${link.uses}${link.max_uses !== null ? `/${link.max_uses}` : ''}×`,
+        ),
+      ),
+    );
+  }
+}
+
+$('link-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const button = $('link-form').querySelector<HTMLButtonElement>('button[type=submit]')!;
+  button.disabled = true;
+  api
+    .createLink({
+      rate_per_minute: $<HTMLInputElement>('link-rate').value.trim(),
+      currency: $<HTMLSelectElement>('link-currency').value,
+      window_size_minutes: Number($<HTMLInputElement>('link-window').value),
+    })
+    .then((link) => {
+      links = [link, ...links.filter((l) => l.id !== link.id)];
+      renderLinks();
+      status(`Link created: share ${shareUrl(link.short_code)}`);
+    })
+    .catch(showError)
+    .finally(() => {
+      button.disabled = false;
+    });
+});
+
+$('host-available').addEventListener('change', () => {
+  api
+    .setAvailability($<HTMLInputElement>('host-available').checked)
+    .then(renderAvailability)
+    .catch(showError);
+});
+
+let linksRefresh: number | null = null;
+function refreshLinksSoon(): void {
+  if (linksRefresh !== null || !isHost(me) || guestCode) return;
+  linksRefresh = window.setTimeout(() => {
+    linksRefresh = null;
+    loadHostTools().catch((error: unknown) => console.warn('links refresh failed', error));
+  }, 300);
+}
+
+function renderPaidIncoming(): void {
+  const box = $('paid-incoming');
+  box.replaceChildren();
+  for (const call of paidIncoming.values()) {
+    const accept = h('button', { type: 'button', 'data-testid': 'incoming-accept' }, 'Accept');
+    const reject = h('button', { type: 'button', 'data-testid': 'incoming-reject' }, 'Reject');
+    accept.addEventListener('click', () => acceptPaidCall(call));
+    reject.addEventListener('click', () => {
+      paidIncoming.delete(call.id);
+      renderPaidIncoming();
+      api
+        .rejectCall(call.id)
+        .then(() => status(`You declined ${call.guest_name ?? 'the guest'}'s call`))
+        .catch(showError);
+    });
+    box.append(
+      h(
+        'div',
+        { class: 'invite', 'data-testid': 'incoming-call', 'data-call-id': call.id, 'data-short-code': call.short_code },
+        h('span', { 'data-testid': 'incoming-text' }, `${call.guest_name ?? 'A guest'} is calling through link ${call.short_code} (${rateText(call)}, paid)`),
+        accept,
+        reject,
+      ),
+    );
+  }
+}
+
+function acceptPaidCall(call: PaidCall): void {
+  if (session && !session.finished) {
+    status('Finish the current call first', true);
+    return;
+  }
+  paidIncoming.delete(call.id);
+  renderPaidIncoming();
+  status(`Joining ${call.guest_name ?? 'the guest'}'s call…`);
+  api
+    .joinPaidCall(call.id)
+    .then((ticket) => openPaidSession(ticket, 'host'))
+    .catch(showError);
+}
+
+function onPaidCallEvent(name: string, call: PaidCall): void {
+  updatePaid(call);
+  if (isTerminal(call)) paidEnded.add(call.id);
+  switch (name) {
+    case 'call.incoming':
+      if (call.host.id !== me?.id || call.status !== 'waiting' || paidEnded.has(call.id) || session?.callId === call.id) break;
+      paidIncoming.set(call.id, call);
+      renderPaidIncoming();
+      status(`${call.guest_name ?? 'A guest'} is calling`);
+      break;
+    case 'call.updated':
+    case 'call.ended':
+      // The guest is still waiting while the call is; anything else answers or drops the ring.
+      if (call.status !== 'waiting' && call.status !== 'pending' && paidIncoming.delete(call.id)) renderPaidIncoming();
+      if (name === 'call.ended') refreshLinksSoon();
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A paid call: the session, the meter, the summary
+
+function inPaidSession(): boolean {
+  return !!paid && !!session && session.callId === paid.callId;
+}
+
+function openPaidSession(ticket: PaidCallTicket, role: PaidRole): void {
+  paid?.meter.stop();
+  const callId = ticket.call.id;
+  paid = { role, callId, call: ticket.call, signaled: null, meter: new PaidMeter(api, callId, updatePaid) };
+  paidEnded.delete(callId);
+  const other = role === 'host' ? (ticket.call.guest_name ?? 'your guest') : ticket.call.host.display_name;
+  openSession(ticket, `Paid call with ${other}`, 'paid');
+  renderMeter();
+  paid.meter.start();
+}
+
+/** Takes a newer view of the paid call (status poll, end answer, user-socket event) and shows it. */
+function updatePaid(call: PaidCall): void {
+  if (!paid || paid.callId !== call.id) return;
+  paid.call = newerCall(paid.call, call);
+  if (isTerminal(paid.call)) paid.meter.stop();
+  renderMeter();
+  if (document.body.dataset.state === 'summary') renderSummary();
+}
+
+function renderMeter(): void {
+  const call = paid?.call;
+  if (!paid || !call) return;
+  $('meter').dataset.status = call.status;
+  $('meter-status').textContent = meterHeadline(call, paid.role);
+  const elapsed = call.elapsed_seconds ?? (call.status === 'waiting' || call.status === 'pending' ? 0 : null);
+  $('meter-elapsed').textContent = clock(elapsed);
+  $('meter-elapsed').dataset.seconds = call.elapsed_seconds === null ? '' : String(call.elapsed_seconds);
+  $('meter-window').textContent = call.current_window ? `Window ${call.current_window} (${call.window_size_minutes} min)` : `${call.window_size_minutes}-min windows`;
+  $('meter-window').dataset.window = call.current_window === null ? '' : String(call.current_window);
+  $('meter-estimate').textContent = money(call.estimated_charge ?? (elapsed === 0 ? '0.00' : null), call.currency);
+  $('meter-estimate').dataset.value = call.estimated_charge ?? '';
+  $('meter-rate').textContent = rateText(call);
+  $('meter-next-hold').textContent = call.next_hold_at && call.status === 'active' ? `next hold at ${timeOfDay(call.next_hold_at)}` : '';
+  const warning = billingWarning(call, paid.signaled);
+  $('meter-warning').hidden = !warning;
+  $('meter-warning').textContent = warning ?? '';
+  const endsAt = call.ends_at ?? (typeof paid.signaled?.ends_at === 'string' ? paid.signaled.ends_at : null);
+  if (endsAt) $('meter-warning').dataset.endsAt = endsAt;
+  else delete $('meter-warning').dataset.endsAt;
+}
+
+function showSummary(): void {
+  if (!paid) return;
+  setState('summary');
+  renderSummary();
+  // The meter keeps polling until the call is settled (completed, cancelled or failed).
+  if (!isTerminal(paid.call) && !paid.meter.running) {
+    paid.meter = new PaidMeter(api, paid.callId, updatePaid);
+    paid.meter.start();
+  }
+}
+
+function renderSummary(): void {
+  const call = paid?.call;
+  if (!paid || !call) return;
+  const final = isTerminal(call);
+  const summary = $('summary');
+  summary.dataset.callId = call.id;
+  summary.dataset.status = call.status;
+  summary.dataset.final = String(final);
+  $('summary-title').textContent = final ? 'Call summary' : 'Call ending: settling the payment…';
+  $('summary-status').textContent = call.status;
+  $('summary-duration').textContent = clock(call.duration_seconds);
+  $('summary-duration').dataset.seconds = call.duration_seconds === null ? '' : String(call.duration_seconds);
+  $('summary-billed-minutes').textContent = call.billed_minutes === null ? '–' : String(call.billed_minutes);
+  $('summary-billed-minutes').dataset.value = call.billed_minutes === null ? '' : String(call.billed_minutes);
+  $('summary-total').textContent = money(call.total_charged, call.currency);
+  $('summary-total').dataset.value = call.total_charged ?? '';
+  $('summary-reason').textContent = endReasonText(call.end_reason);
+}
+
+$('summary-done').addEventListener('click', () => {
+  paid?.meter.stop();
+  paid = null;
+  if (guestCode) {
+    setState('guest');
+    void loadPublicLink(guestCode);
+    return;
+  }
+  setState(me ? 'lobby' : 'signin');
+  refreshRoomsSoon();
+  refreshLinksSoon();
+});
+
+// ---------------------------------------------------------------------------------------------
+// The guest's side of a link: /?link=<short_code>
+
+let publicLinkRefresh: number | null = null;
+
+async function loadPublicLink(code: string): Promise<void> {
+  if (publicLinkRefresh !== null) clearTimeout(publicLinkRefresh);
+  publicLinkRefresh = null;
+  try {
+    publicLink = await new Api().publicLink(code);
+  } catch (error) {
+    publicLink = null;
+    $('guest-link').hidden = true;
+    $('guest-form').hidden = true;
+    guestError(error instanceof ApiError && (error.code === 'link_not_found' || error.code === 'validation_failed') ? 'This link does not exist or has expired.' : error);
+    return;
+  }
+  renderPublicLink(publicLink);
+  // Until the guest pays, keep the host's availability current.
+  publicLinkRefresh = window.setTimeout(() => {
+    publicLinkRefresh = null;
+    if (document.body.dataset.state === 'guest') void loadPublicLink(code);
+  }, 5000);
+}
+
+function renderPublicLink(link: PublicLink): void {
+  $('guest-link').hidden = false;
+  $('guest-host').textContent = link.host.display_name;
+  $('guest-rate').textContent = rateText(link);
+  $('guest-rate').dataset.value = link.rate_per_minute;
+  $('guest-window').textContent = windowText(link.window_size_minutes);
+  $('guest-window').dataset.value = String(link.window_size_minutes);
+  $('guest-available').textContent = link.exhausted ? 'This link has been used up' : link.available ? 'Available now' : 'Not available right now';
+  $('guest-available').dataset.available = String(link.available && !link.exhausted);
+  $('guest-form').hidden = link.exhausted;
+}
+
+function guestError(error: unknown): void {
+  let message: string;
+  if (typeof error === 'string') message = error;
+  else if (error instanceof ApiError && error.code === 'payment_failed') message = `Payment failed: ${error.message.replace(/\.?$/, '.')} Try another card.`;
+  else if (error instanceof ApiError && error.code === 'host_unavailable') message = 'The host is not available right now: try again later.';
+  else if (error instanceof ApiError && error.code === 'link_exhausted') message = 'This link has been used up.';
+  else message = error instanceof ApiError ? `${error.message} (${error.code})` : error instanceof Error ? error.message : String(error);
+  $('guest-error').textContent = message;
+  $('guest-error').hidden = false;
+  if (error instanceof ApiError) $('guest-error').dataset.code = error.code;
+  else delete $('guest-error').dataset.code;
+  status(message, true);
+}
+
+async function payAndCall(code: string): Promise<void> {
+  const name = $<HTMLInputElement>('guest-name').value.trim();
+  const card = $<HTMLSelectElement>('guest-card').value;
+  if (!name) return;
+  $('guest-error').hidden = true;
+  status('Placing the payment hold…');
+  if (!guest || guest.name !== name) {
+    const answer = await new Api().guestToken(code, name);
+    guest = { token: answer.access_token, name, user: answer.user };
+    userSocket?.stop();
+    userSocket = null;
+  }
+  api.token = guest.token;
+  me = guest.user;
+  $('me').textContent = `Calling as ${guest.user.display_name}`;
+  $('me').dataset.userId = guest.user.id;
+  // call.updated / call.ended reach the guest too: the summary does not wait for the next poll.
+  if (!userSocket) {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    userSocket = new UserSocket(`${scheme}://${location.host}/v1/ws?token=${encodeURIComponent(guest.token)}`, onUserEvent, (connected) => {
+      $('presence').dataset.connected = String(connected);
+    });
+  }
+  const ticket = await api.initiatePaidCall(code, card, name);
+  openPaidSession(ticket, 'guest');
+}
+
+function startGuest(code: string): void {
+  setState('guest');
+  status(`Loading link ${code}…`);
+  $('guest-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const button = $<HTMLButtonElement>('guest-pay');
+    if (button.disabled) return;
+    button.disabled = true;
+    payAndCall(code)
+      .catch(guestError)
+      .finally(() => {
+        button.disabled = false;
+      });
+  });
+  void loadPublicLink(code).then(() => {
+    if (publicLink) status(`Call ${publicLink.host.display_name} for ${rateText(publicLink)}`);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Debug handle for tests and the console
@@ -503,6 +925,12 @@ window.callplane = {
     return session?.timings ?? null;
   },
   errors,
+  get paid() {
+    return paid ? { role: paid.role, callId: paid.callId, call: paid.call, polls: paid.meter.polls } : null;
+  },
+  get links() {
+    return links;
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -511,7 +939,10 @@ window.callplane = {
 const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
 if (fromHash) history.replaceState(null, '', location.pathname + location.search);
 const saved = fromHash ?? sessionStorage.getItem(TOKEN_KEY);
-if (saved) {
+if (guestCode) {
+  // A guest's page: the link's own flow, whatever this tab was signed in as.
+  startGuest(guestCode);
+} else if (saved) {
   status('Signing in…');
   signIn(saved).catch((error: unknown) => {
     setState('signin');

@@ -223,3 +223,96 @@ t.test('billingStatus follows the clock, and announces no next hold after a refu
   c.ok(12_000, { type: 'window_boundary', window: 1 });
   t.match(billingStatus(c.s, S + 60_000), { elapsedSeconds: 10, currentWindow: 1, nextHoldAtMs: null }, 'frozen where the meter stopped');
 });
+
+const canceled = (holdId: string): BillingEvent => ({ type: 'hold_canceled', holdId, reason: 'stripe: canceled (automatic)' });
+
+t.test('hold_canceled: only for a hold the call still holds; a repeated webhook is refused', async (t) => {
+  const waiting = call(t, WAITING);
+  waiting.no(1_500, canceled('pi_other'), /hold pi_other is not held by this call/);
+  waiting.ok(1_600, canceled('pi_1'));
+  waiting.no(1_700, canceled('pi_1'), /not allowed when the call is cancelled: no such transition/);
+
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }]]);
+  c.no(7_500, canceled('pi_2'), /hold pi_2 is not held/); // still being placed: the id is not even known
+  c.ok(8_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' });
+  c.ok(12_000, { type: 'window_boundary', window: 1 });
+  c.no(13_000, canceled('pi_1'), /hold pi_1 is not held/); // captured at the boundary: Stripe cannot cancel it any more
+  c.ok(14_000, canceled('pi_2'));
+  t.match(c.s, { state: 'ending', endReason: 'billing_error' });
+  c.no(14_500, canceled('pi_2'), /not allowed when the call is ending: no such transition/);
+
+  // ending: the settlement already decided each hold; a failing capture takes capture_impossible.
+  const ending = call(t, [...ACTIVE, [5_000, { type: 'participant_ended', by: 'guest' }]]);
+  ending.no(6_000, canceled('pi_1'), /when the call is ending: no such transition/);
+  t.match(ending.ok(6_500, { type: 'capture_impossible', window: 1, reason: 'the hold was canceled' }), [{ type: 'notify', to: 'operator' }]);
+
+  const free = call(t, [[1_000, { type: 'hold_placed', window: 1, holdId: null }], [2_000, connected]], { ...initiate, rateMinor: 0 });
+  free.no(3_000, canceled('pi_1'), /not held/);
+});
+
+/** Real windows: 10 minutes at 2.00/min (a full window is 2000). */
+const REAL: InitiateAccepted = { ...initiate, windowSeconds: 600 };
+const realStart = T0 + 2_000;
+const realActive: Step[] = [[1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' }], [2_000, connected]];
+const at = (seconds: number) => 2_000 + seconds * 1000; // offset of `seconds` after started_at
+
+t.test('a cancelled window-2 hold while in window 2: billed only window 1, which the boundary captured', async (t) => {
+  const c = call(t, [...realActive, [at(540), { type: 'next_hold_due', window: 2 }], [at(541), { type: 'hold_placed', window: 2, holdId: 'pi_2' }]], REAL);
+  const boundary = c.ok(at(600), { type: 'window_boundary', window: 1 });
+  t.match(moneyOf(boundary), [{ type: 'capture', window: 1, holdId: 'pi_1', amountMinor: 2000 }]);
+  const ended = c.ok(at(615), canceled('pi_2'));
+  t.same(moneyOf(ended), [], 'no capture of the cancelled hold, no release of it either');
+  t.match(c.s, {
+    state: 'ending', endReason: 'billing_error', endedAtMs: realStart + 615_000, meterStoppedAtMs: realStart + 600_000,
+    billedMinutes: 10, totalChargedMinor: 2000, capturedMinor: 2000,
+    settlement: { activeSeconds: 600, captures: [], finalCaptureMinor: 0 },
+    holds: [{ window: 1, status: 'captured', capturedMinor: 2000 }, { window: 2, status: 'released', capturedMinor: 0 }],
+  });
+  c.no(at(616), { type: 'final_capture_done', capturedMinor: 1 }, /captures 0, not 1/);
+  c.ok(at(616), { type: 'final_capture_done', capturedMinor: 0 });
+  t.match(c.s, { state: 'completed', totalChargedMinor: 2000, billedMinutes: 10 });
+});
+
+t.test('a cancelled next-window hold while in window 1: ends now, window 1 captured for ⌈s/60⌉ × rate', async (t) => {
+  // A 300 s hold lead puts the window-2 hold at 300 s, so the call can end well inside window 1.
+  const c = call(t, [...realActive, [at(300), { type: 'next_hold_due', window: 2 }], [at(301), { type: 'hold_placed', window: 2, holdId: 'pi_2' }]], { ...REAL, holdLeadSeconds: 300 });
+  t.same(moneyOf(c.ok(at(425), canceled('pi_2'))), [{ type: 'capture', window: 1, holdId: 'pi_1', amountMinor: 1600, idempotencyKey: `callplane:${CALL}:w1:capture` }]);
+  t.match(c.s, { state: 'ending', endReason: 'billing_error', meterStoppedAtMs: realStart + 425_000, billedMinutes: 8, totalChargedMinor: 1600, capturedMinor: 1600 });
+  t.match(c.s.holds, [{ window: 1, status: 'captured', capturedMinor: 1600 }, { window: 2, status: 'released', holdId: 'pi_2', capturedMinor: 0 }]);
+});
+
+t.test('hold_canceled keeps the invariant: total = ⌈active seconds / 60⌉ × rate = the sum of captures, never the cancelled hold', async (t) => {
+  let checked = 0;
+  for (const which of ['current', 'next'] as const) {
+    for (const seconds of [0, 1, 59, 61, 299, 540, 541, 599, 600, 601, 660, 1139, 1141, 1199]) {
+      // Held windows follow the clock: hold k+1 at 540 s of window k, boundaries at 600 s.
+      const steps: Step[] = [...realActive];
+      const window = Math.floor(seconds / 600) + 1;
+      for (let k = 1; k < window; k += 1) {
+        steps.push([at(k * 600 - 60), { type: 'next_hold_due', window: k + 1 }], [at(k * 600 - 59), { type: 'hold_placed', window: k + 1, holdId: `pi_${k + 1}` }]);
+        steps.push([at(k * 600), { type: 'window_boundary', window: k }]);
+      }
+      const nextHeld = seconds % 600 >= 541;
+      if (nextHeld) steps.push([at(window * 600 - 60), { type: 'next_hold_due', window: window + 1 }], [at(window * 600 - 59), { type: 'hold_placed', window: window + 1, holdId: `pi_${window + 1}` }]);
+      if (which === 'next' && !nextHeld) continue;
+      const cancelledId = which === 'current' ? `pi_${window}` : `pi_${window + 1}`;
+      const c = call(t, steps, REAL);
+      const capturedBefore = c.s.capturedMinor;
+      const effects = c.ok(at(seconds) + 500, canceled(cancelledId));
+      const s = c.s;
+      const label = `${which} hold cancelled at ${seconds} s`;
+      const captures = effects.filter((e): e is Extract<BillingEffect, { type: 'capture' }> => e.type === 'capture');
+      t.notOk(moneyOf(effects).some((e) => 'holdId' in e && e.holdId === cancelledId), `${label}: no intent for the cancelled hold`);
+      t.equal(s.settlement!.activeSeconds, which === 'current' ? (window - 1) * 600 : seconds, `${label}: the meter stops at the held money`);
+      t.equal(s.capturedMinor, Math.ceil(s.settlement!.activeSeconds / 60) * 200, `${label}: ⌈s/60⌉ × rate`);
+      t.equal(capturedBefore + captures.reduce((sum, e) => sum + e.amountMinor, 0), s.capturedMinor, `${label}: the captures sum to it`);
+      t.equal(s.totalChargedMinor, s.capturedMinor, `${label}: total_charged`);
+      t.equal(s.billedMinutes, Math.ceil(s.settlement!.activeSeconds / 60), `${label}: billed minutes`);
+      t.ok(s.holds.every((h) => h.status === 'captured' || h.status === 'released'), `${label}: every hold ends captured or released`);
+      c.ok(at(seconds) + 1_000, { type: 'final_capture_done', capturedMinor: s.settlement!.finalCaptureMinor });
+      t.equal(c.s.totalChargedMinor, s.capturedMinor, `${label}: completed with the same total`);
+      checked += 1;
+    }
+  }
+  t.equal(checked, 14 + 4, 'every current-hold case and every next-hold case ran');
+});

@@ -38,6 +38,7 @@ const ev = {
   refused: (window: number): BillingEvent => ({ type: 'next_hold_refused', window, declineCode: 'insufficient_funds' }),
   boundary: (window: number): BillingEvent => ({ type: 'window_boundary', window }),
   ended: (by: 'host' | 'guest'): BillingEvent => ({ type: 'participant_ended', by }),
+  canceled: (holdId: string): BillingEvent => ({ type: 'hold_canceled', holdId, reason: 'stripe: canceled (automatic)' }),
 } as const satisfies Record<string, BillingEvent | ((...args: never[]) => BillingEvent)>;
 
 const PENDING: Step[] = [[0, ev.initiate]];
@@ -72,6 +73,7 @@ const PROBE: Record<BillingEventType, BillingEvent> = {
   media_lost: { type: 'media_lost', stoppedAtMs: S + 3_000 },
   final_capture_done: { type: 'final_capture_done', capturedMinor: 200 },
   capture_impossible: { type: 'capture_impossible', window: 1, reason: 'authorization_expired' },
+  hold_canceled: { type: 'hold_canceled', holdId: 'pi_1', reason: 'stripe: canceled (automatic)' },
 };
 
 const fx = {
@@ -107,6 +109,7 @@ interface Case {
 
 const NEXT_HOLD_IN_FLIGHT: Step[] = [...ACTIVE, [7_000, ev.due(2)]];
 const ENDED_WITH_HOLD_IN_FLIGHT: Step[] = [...NEXT_HOLD_IN_FLIGHT, [8_000, ev.ended('guest')]];
+const NEXT_HOLD_HELD: Step[] = [...NEXT_HOLD_IN_FLIGHT, [8_000, ev.held(2, 'pi_2')]];
 
 const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> = {
   none: {
@@ -142,6 +145,11 @@ const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> 
     host_rejected: [{ name: 'hold released, nothing charged', at: 3_000, to: 'cancelled', effects: fx.cancelled('host_rejected') }],
     join_timeout: [{ name: 'after 120 s: hold released', at: 121_000, to: 'cancelled', effects: fx.cancelled('join_timeout') }],
     link_expired: [{ name: 'at expiry: hold released', at: 60_000, to: 'cancelled', effects: fx.cancelled('link_expired') }],
+    hold_canceled: [{
+      name: 'the provider dropped the window-1 hold: cancelled with billing_error, nothing charged, no release for it', at: 3_000, to: 'cancelled',
+      effects: [fx.endMedia('billing_error'), fx.status({ status: 'cancelled', reason: 'billing_error' })],
+      expect: { endReason: 'billing_error', endedAtMs: T0 + 3_000, totalChargedMinor: 0, billedMinutes: 0, capturedMinor: 0, holds: [{ window: 1, status: 'released', holdId: 'pi_1', capturedMinor: 0 }] },
+    }],
   },
   active: {
     next_hold_due: [{
@@ -195,6 +203,47 @@ const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> 
       effects: [fx.endMedia('media_lost'), fx.ending('media_lost', S + 33_000, 3), fx.capture(1, 200)],
       expect: { meterStoppedAtMs: S + 3_000, endedAtMs: S + 33_000, endReason: 'media_lost' },
     }],
+    hold_canceled: [
+      {
+        name: 'the current window\'s hold is gone: ends now, billed only what boundaries captured (nothing yet)', at: 5_000, to: 'ending',
+        effects: [fx.endMedia('billing_error'), fx.ending('billing_error', S + 3_000, 0)],
+        expect: {
+          endReason: 'billing_error', meterStoppedAtMs: S, billedMinutes: 0, totalChargedMinor: 0, capturedMinor: 0,
+          holds: [{ window: 1, status: 'released', holdId: 'pi_1', capturedMinor: 0 }],
+          settlement: { activeSeconds: 0, captures: [], releases: [], finalCaptureMinor: 0 },
+        },
+      },
+      {
+        name: 'the next window\'s hold is gone while in window 1: ends now, window 1 captured for its started minutes',
+        fixture: NEXT_HOLD_HELD, at: 9_000, event: ev.canceled('pi_2'), to: 'ending',
+        effects: [fx.endMedia('billing_error'), fx.ending('billing_error', S + 7_000, 7), fx.capture(1, 200)],
+        expect: {
+          meterStoppedAtMs: S + 7_000, billedMinutes: 1, totalChargedMinor: 200, capturedMinor: 200,
+          holds: [{ status: 'captured', capturedMinor: 200 }, { window: 2, status: 'released', holdId: 'pi_2', capturedMinor: 0 }],
+          settlement: { activeSeconds: 7, captures: [{ window: 1, amountMinor: 200 }], releases: [], finalCaptureMinor: 200 },
+        },
+      },
+      {
+        name: 'the window-2 hold is gone while in window 2: billed only window 1, captured at its boundary',
+        fixture: [...NEXT_HOLD_HELD, [12_000, ev.boundary(1)]], at: 14_000, event: ev.canceled('pi_2'), to: 'ending',
+        effects: [fx.endMedia('billing_error'), fx.ending('billing_error', S + 12_000, 10)],
+        expect: {
+          meterStoppedAtMs: S + 10_000, billedMinutes: 1, totalChargedMinor: 200, capturedMinor: 200,
+          holds: [{ status: 'captured', capturedMinor: 200 }, { status: 'released', holdId: 'pi_2', capturedMinor: 0 }],
+          settlement: { activeSeconds: 10, captures: [], releases: [], finalCaptureMinor: 0 },
+        },
+      },
+      {
+        name: 'the window-2 hold is gone while window 3 is held: window 3 released, the cancelled hold untouched',
+        fixture: [...NEXT_HOLD_HELD, [12_000, ev.boundary(1)], [17_000, ev.due(3)], [18_000, ev.held(3, 'pi_3')]], at: 19_000, event: ev.canceled('pi_2'), to: 'ending',
+        effects: [fx.endMedia('billing_error'), fx.ending('billing_error', S + 17_000, 10), fx.release(3)],
+        expect: {
+          meterStoppedAtMs: S + 10_000, billedMinutes: 1, totalChargedMinor: 200,
+          holds: [{ status: 'captured' }, { status: 'released', holdId: 'pi_2' }, { status: 'released', holdId: 'pi_3' }],
+          settlement: { activeSeconds: 10, captures: [], releases: [3], finalCaptureMinor: 0 },
+        },
+      },
+    ],
     capture_impossible: [{
       name: 'a boundary capture failed for good: operator alerted, call over',
       fixture: [...ACTIVE, [12_000, ev.boundary(1)]], at: 13_000, to: 'failed',
@@ -246,7 +295,7 @@ t.test('the matrix lists exactly the rows of the transition table', async (t) =>
   const rows = new Set(TRANSITIONS.map((row) => `${row.from ?? 'none'} × ${row.event}`));
   const allowed = new Set(FROMS.flatMap((from) => Object.keys(ALLOWED[from] ?? {}).map((event) => `${from} × ${event}`)));
   t.same([...allowed].sort(), [...rows].sort());
-  t.equal(FROMS.length * BILLING_EVENTS.length, 120, '8 × 15 pairs, each tested below');
+  t.equal(FROMS.length * BILLING_EVENTS.length, 128, '8 × 16 pairs, each tested below');
 });
 
 for (const from of FROMS) {

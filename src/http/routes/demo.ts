@@ -13,10 +13,11 @@ export function demoRoutes(deps: { users: UserService; tokens: TokenService }): 
   return [
     defineRoute({
       method: 'post', path: '/v1/demo/login', summary: 'Demo mode: create a user and sign in', tags: ['demo'], auth: 'none', rateLimit: 'guest',
-      body: Strict({ display_name: Type.String({ minLength: 1, maxLength: 100 }) }),
+      // A demo host can create paid links (role host); nobody can sign in as an admin this way.
+      body: Strict({ display_name: Type.String({ minLength: 1, maxLength: 100 }), role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('host')])) }),
       responses: { 201: { description: 'Signed in', schema: Type.Object({ user: UserSchema, access_token: Type.String(), expires_at: Type.String() }) } },
       handler: async ({ body }) => {
-        const user = await deps.users.create({ display_name: body.display_name, role: 'user' });
+        const user = await deps.users.create({ display_name: body.display_name, role: body.role ?? 'user' });
         const minted = await deps.tokens.mint({ userId: user.id, role: user.role });
         return ok({ user: toUserDto(user), access_token: minted.accessToken, expires_at: minted.expiresAt.toISOString() }, 201);
       },

@@ -30,6 +30,12 @@ export function linkRoutes(deps: { links: LinkService; availability: HostAvailab
   const guestTtl = Math.min(GUEST_TOKEN_TTL_SECONDS, deps.maxTokenTtlSeconds);
   return [
     defineRoute({
+      method: 'get', path: '/l/{short_code}', summary: 'A link\'s share URL: redirects to the demo page\'s guest view (/?link=<code>)', tags: ['links'], auth: 'none',
+      params: ShortCodeParams,
+      responses: { 302: { description: 'To the guest view' } },
+      handler: async ({ params }) => ({ status: 302, headers: { location: `/?link=${encodeURIComponent(params.short_code)}` } }),
+    }),
+    defineRoute({
       method: 'post', path: '/v1/links', summary: 'Create a paid call link (hosts; the API key names the host with host_id)', tags: ['links'], auth: 'user',
       body: CreateLinkBody,
       responses: { 201: { description: 'Created', schema: LinkEnvelope } },
