@@ -24,6 +24,7 @@ import { BillingEngine } from './billing/engine.ts';
 import { PaymentExecutor } from './billing/payments.ts';
 import { SqlJobQueue, migrateJobs, startJobRunner, unlockAbandonedJobs } from './billing/jobs.ts';
 import { reconcileBilling } from './billing/reconciler.ts';
+import { createBillingMetrics } from './billing/metrics.ts';
 import { createPaymentProvider } from './billing/providers/index.ts';
 import type { PaymentProvider } from './billing/providers/types.ts';
 import type { ObjectStorage } from './storage/types.ts';
@@ -151,7 +152,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       jobs,
       links: { reserveUse: (handle, linkId) => links.withDb(handle).reserveUse(linkId), releaseUse: (handle, linkId) => links.withDb(handle).releaseUse(linkId) },
     });
-    const paymentOps = new PaymentExecutor({ db, engine: billing, provider: payments, logger });
+    const paymentOps = new PaymentExecutor({ db, engine: billing, provider: payments, logger, metrics: createBillingMetrics(registry, db) });
     const paidCalls = new PaidCallService({
       db,
       clock,

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { UserService, toUserDto } from '../identity/users.ts';
 import { loadOrCreateSigningKey, signingKeyPath } from '../identity/keys.ts';
 import { TokenService } from '../identity/tokens.ts';
+import { LinkService } from '../calls/links.ts';
 import { createLogger } from '../shared/logger.ts';
 import { systemClock } from '../shared/clock.ts';
 import { isUlid } from '../shared/ids.ts';
@@ -117,6 +118,36 @@ token
       return new TokenService(key, config.auth, systemClock).mint({ userId: row.id, role: row.role, ...(options.ttl ? { ttlSeconds: options.ttl } : {}) });
     });
     process.stdout.write(`${JSON.stringify({ access_token: minted.accessToken, expires_at: minted.expiresAt.toISOString() }, null, 2)}\n`);
+  });
+
+const link = program.command('link').description('paid call links');
+link
+  .command('create')
+  .description('create a paid call link for a host and print it as JSON')
+  .requiredOption('--host <id>', 'host user id (ULID; role host or admin)', ulidArg)
+  .requiredOption('--rate <decimal>', 'per-minute rate, e.g. 2.00 (0.00: a free link)')
+  .requiredOption('--currency <iso>', 'lowercase ISO currency, e.g. usd')
+  .option('--window <minutes>', 'billing window, 1–60 minutes (default 10)', positiveInt)
+  .option('--max-uses <n>', 'how many calls the link allows', positiveInt)
+  .option('--expires-at <rfc3339>', 'when the link stops working')
+  .action(async (options: { host: string; rate: string; currency: string; window?: number; maxUses?: number; expiresAt?: string }) => {
+    const config = configOrExit();
+    const baseUrl = config.http.public_url ?? `http://127.0.0.1:${config.http.port}`;
+    const created = await withDatabase(config, quietLogger(config), (db) =>
+      new LinkService(db, systemClock).create(
+        { userId: null, isAdmin: true, role: null },
+        {
+          host_id: options.host,
+          rate_per_minute: options.rate,
+          currency: options.currency,
+          ...(options.window ? { window_size_minutes: options.window } : {}),
+          ...(options.maxUses ? { max_uses: options.maxUses } : {}),
+          ...(options.expiresAt ? { expires_at: options.expiresAt } : {}),
+        },
+        baseUrl,
+      ),
+    );
+    process.stdout.write(`${JSON.stringify({ link: created }, null, 2)}\n`);
   });
 
 program

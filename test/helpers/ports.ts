@@ -17,7 +17,8 @@ function udpFree(port: number): Promise<boolean> {
   });
 }
 
-let cursor = 30000 + ((process.pid * 37) % 8000);
+// Below the kernel's ephemeral range (32768+): an outgoing connection can never be holding one of these.
+let cursor = 22000 + ((process.pid * 37) % 9000);
 
 /**
  * A base port with `count` consecutive ports free on UDP and TCP, for media workers. Test files run
@@ -27,7 +28,7 @@ export async function freePortBase(count: number): Promise<number> {
   for (let attempts = 0; attempts < 200; attempts += 1) {
     const base = cursor;
     cursor += count + 1;
-    if (cursor > 39000) cursor = 30000;
+    if (cursor > 31500) cursor = 22000;
     let free = true;
     for (let port = base; port < base + count && free; port += 1) free = (await tcpFree(port)) && (await udpFree(port));
     if (free) return base;

@@ -21,6 +21,8 @@ import { freePortBase } from '../helpers/ports.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
 import { startStripeServer } from '../stripe-server/server.ts';
 
+// The whole run takes about two minutes here; more under a loaded suite.
+t.setTimeout(480_000);
 const CALLS = Number(process.env.CALLPLANE_TEST_CHAOS_CALLS ?? 50);
 const CONCURRENCY = 4;
 const SCALE = 60;

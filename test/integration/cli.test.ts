@@ -55,6 +55,13 @@ t.test('user create and token create work against a real database and print JSON
   const badId = await cli(['token', 'create', '--user', 'bob'], env);
   t.equal(badId.code, 2);
   t.match(badId.stderr, /ULID/);
+
+  const link = await cli(['link', 'create', '--host', user.id, '--rate', '2.00', '--currency', 'usd', '--window', '5', '--max-uses', '3'], env);
+  t.equal(link.code, 0, link.stderr);
+  t.match(JSON.parse(link.stdout).link, { short_code: /^[a-z0-9]{8}$/, host: { id: user.id }, rate_per_minute: '2.00', currency: 'usd', window_size_minutes: 5, max_uses: 3, uses: 0 });
+  const badRate = await cli(['link', 'create', '--host', user.id, '--rate', '2.001', '--currency', 'usd'], env);
+  t.equal(badRate.code, 2, 'a bad rate is an argument error');
+  t.match(badRate.stderr, /rate_per_minute/);
 });
 
 t.test('doctor prints one line per check and fails when a port is taken', async (t) => {

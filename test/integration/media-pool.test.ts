@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/shared/logger.ts';
 import { createMediaMetrics } from '../../src/media/metrics.ts';
 import { WorkerPool, workerBinFor, type PooledRouter } from '../../src/media/worker-pool.ts';
 
-// Each test has its own port_base in 47300–47399 so parallel test files do not collide.
+// Each test has its own port_base in 21300–21399 (below the kernel's ephemeral range, 32768+, so no outgoing connection can be holding one), so parallel test files do not collide.
 function mediaConfig(portBase: number, overrides: Partial<MediaConfig> = {}): MediaConfig {
   return {
     workers: 2,
@@ -77,12 +77,12 @@ async function load(pooled: PooledRouter, consumers: number) {
 
 t.test('starts one worker per slot, each with a WebRtcServer on its own UDP and TCP port', async (t) => {
   const registry = new Registry();
-  const pool = await WorkerPool.create(mediaConfig(47300), { logger, metrics: createMediaMetrics(registry) });
+  const pool = await WorkerPool.create(mediaConfig(21300), { logger, metrics: createMediaMetrics(registry) });
   t.teardown(() => pool.close());
 
   const snap = pool.snapshot();
   t.equal(snap.length, 2);
-  t.same(snap.map((w) => [w.index, w.ready, w.webRtcServerPort]), [[0, true, 47300], [1, true, 47301]]);
+  t.same(snap.map((w) => [w.index, w.ready, w.webRtcServerPort]), [[0, true, 21300], [1, true, 21301]]);
   t.not(snap[0]!.pid, snap[1]!.pid, 'separate processes');
 
   // Equal load: routers spread by count, so each worker gets one.
@@ -91,7 +91,7 @@ t.test('starts one worker per slot, each with a WebRtcServer on its own UDP and 
   const offered = routers[0]!.rtpCapabilities.codecs!.map((c) => `${c.mimeType} ${String(c.parameters?.['profile-level-id'] ?? c.parameters?.['profile-id'] ?? '')}`);
   t.ok(['audio/opus ', 'video/VP8 ', 'video/VP9 0', 'video/VP9 2', 'video/H264 42e01f', 'video/H264 4d0032'].every((c) => offered.includes(c)), 'router offers every codec');
   for (const r of routers) {
-    const port = 47300 + r.workerIndex;
+    const port = 21300 + r.workerIndex;
     t.equal(r.workerPid, snap[r.workerIndex]!.pid);
     const dump = (await r.webRtcServer.dump()) as { udpSockets: { ip: string; port: number }[]; tcpServers: { ip: string; port: number }[] };
     t.same(dump.udpSockets, [{ ip: '127.0.0.1', port }]);
@@ -120,8 +120,8 @@ t.test('starts one worker per slot, each with a WebRtcServer on its own UDP and 
 
 t.test('announces 127.0.0.1 for listen_ip 0.0.0.0, and announced_address when set', async (t) => {
   for (const [portBase, overrides, expected] of [
-    [47310, { listen_ip: '0.0.0.0' }, '127.0.0.1'],
-    [47320, { announced_address: '203.0.113.7' }, '203.0.113.7'],
+    [21310, { listen_ip: '0.0.0.0' }, '127.0.0.1'],
+    [21320, { announced_address: '203.0.113.7' }, '203.0.113.7'],
   ] as const) {
     const pool = await WorkerPool.create(mediaConfig(portBase, overrides), { logger });
     const r = await pool.createRouter();
@@ -132,7 +132,7 @@ t.test('announces 127.0.0.1 for listen_ip 0.0.0.0, and announced_address when se
 });
 
 t.test('routers go to the least-loaded worker', async (t) => {
-  const pool = await WorkerPool.create(mediaConfig(47330), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21330), { logger });
   t.teardown(() => pool.close());
 
   // A burst counts routers still being created, so it spreads instead of piling onto worker 0.
@@ -182,7 +182,7 @@ t.test('routers go to the least-loaded worker', async (t) => {
 
 t.test('a killed worker is reported, replaced on the same port, and health recovers', async (t) => {
   const registry = new Registry();
-  const pool = await WorkerPool.create(mediaConfig(47340), { logger, metrics: createMediaMetrics(registry) });
+  const pool = await WorkerPool.create(mediaConfig(21340), { logger, metrics: createMediaMetrics(registry) });
   t.teardown(() => pool.close());
 
   const victim = await pool.createRouter();
@@ -217,14 +217,14 @@ t.test('a killed worker is reported, replaced on the same port, and health recov
   t.throws(() => process.kill(oldPid, 0), { code: 'ESRCH' }, 'the old process is gone');
 
   const slot = pool.snapshot()[0]!;
-  t.same([slot.ready, slot.pid, slot.webRtcServerPort, slot.deaths], [true, replacedEvent.pid, 47340, 1]);
-  t.same(listeners(47340), [`tcp ${replacedEvent.pid}`, `udp ${replacedEvent.pid}`], 'same port, new owner');
+  t.same([slot.ready, slot.pid, slot.webRtcServerPort, slot.deaths], [true, replacedEvent.pid, 21340, 1]);
+  t.same(listeners(21340), [`tcp ${replacedEvent.pid}`, `udp ${replacedEvent.pid}`], 'same port, new owner');
 
   const fresh = await pool.createRouter({ excludeWorkerIndex: 1 });
   t.equal(fresh.workerIndex, 0);
   t.equal(fresh.workerPid, replacedEvent.pid);
   const transport = await fresh.router.createWebRtcTransport({ webRtcServer: fresh.webRtcServer });
-  t.same(transport.iceCandidates.map((c) => c.port), [47340]);
+  t.same(transport.iceCandidates.map((c) => c.port), [21340]);
 
   t.same((await pool.health()).map((h) => h.ready), [true, true]);
   const text = await registry.metrics();
@@ -234,7 +234,7 @@ t.test('a killed worker is reported, replaced on the same port, and health recov
 });
 
 t.test('close() is idempotent, closes routers as shutdown, and stops a replacement in flight', async (t) => {
-  const pool = await WorkerPool.create(mediaConfig(47350), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21350), { logger });
   const spawned: types.Worker[] = [];
   const onNewWorker = (w: types.Worker) => spawned.push(w);
   mediasoup.observer.on('newworker', onNewWorker);
@@ -266,7 +266,7 @@ t.test('close() is idempotent, closes routers as shutdown, and stops a replaceme
 
 t.test('startup fails with the port in the message when a port is taken, leaving no worker behind', async (t) => {
   const squatter = createSocket('udp4');
-  squatter.bind(47361, '127.0.0.1');
+  squatter.bind(21361, '127.0.0.1');
   await once(squatter, 'listening');
   t.teardown(() => squatter.close());
   const spawned: types.Worker[] = [];
@@ -274,8 +274,8 @@ t.test('startup fails with the port in the message when a port is taken, leaving
   mediasoup.observer.on('newworker', onNewWorker);
   t.teardown(() => void mediasoup.observer.off('newworker', onNewWorker));
 
-  await t.rejects(WorkerPool.create(mediaConfig(47360), { logger }), {
-    message: /media worker 1 could not start on UDP\/TCP 127\.0\.0\.1:47361: .*address already in use/,
+  await t.rejects(WorkerPool.create(mediaConfig(21360), { logger }), {
+    message: /media worker 1 could not start on UDP\/TCP 127\.0\.0\.1:21361: .*address already in use/,
   });
   t.ok(spawned.length >= 2);
   t.ok(spawned.every((w) => w.closed), 'every worker started was closed');
@@ -288,43 +288,43 @@ t.test('media.worker_bin chooses the binary; a missing one is a clear error', as
   copyFileSync(workerBinFor({ worker_bin: null }), bin);
   execFileSync('chmod', ['+x', bin]);
 
-  const pool = await WorkerPool.create(mediaConfig(47370, { workers: 1, worker_bin: bin }), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21370, { workers: 1, worker_bin: bin }), { logger });
   t.teardown(() => pool.close());
   t.equal(realpathSync(`/proc/${pool.snapshot()[0]!.pid}/exe`), realpathSync(bin));
 
-  await t.rejects(WorkerPool.create(mediaConfig(47380, { worker_bin: join(dir, 'nope') }), { logger }), {
+  await t.rejects(WorkerPool.create(mediaConfig(21380, { worker_bin: join(dir, 'nope') }), { logger }), {
     message: /mediasoup-worker binary not found at .*nope/,
   });
 });
 
 t.test('a replacement retries while its port is briefly taken', async (t) => {
   const { logger, logs } = capturingLogger();
-  const pool = await WorkerPool.create(mediaConfig(47390), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21390), { logger });
   t.teardown(() => pool.close());
   const squatter = createSocket('udp4');
   // Runs before the replacement spawns, so the squatter holds the port when the new worker binds.
-  pool.once('workerdied', () => squatter.bind(47391, '127.0.0.1'));
+  pool.once('workerdied', () => squatter.bind(21391, '127.0.0.1'));
   const failed = nextLog(logs, 'media worker start failed');
   const replaced = once(pool, 'workerreplaced');
 
   process.kill(pool.snapshot()[1]!.pid!, 'SIGKILL');
-  t.match(await failed, { worker: 1, port: 47391, attempt: 1, err: { message: /address already in use/ } });
+  t.match(await failed, { worker: 1, port: 21391, attempt: 1, err: { message: /address already in use/ } });
   t.equal(pool.snapshot()[1]!.ready, false);
   squatter.close();
 
   const [event] = await replaced;
   t.equal(event.index, 1);
-  t.same(listeners(47391), [`tcp ${event.pid}`, `udp ${event.pid}`]);
+  t.same(listeners(21391), [`tcp ${event.pid}`, `udp ${event.pid}`]);
   t.same((await pool.health()).map((h) => h.ready), [true, true]);
 });
 
 t.test('a replacement gives up after its retries and the slot stays down', async (t) => {
   const { logger, logs } = capturingLogger();
-  const pool = await WorkerPool.create(mediaConfig(47392), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21392), { logger });
   t.teardown(() => pool.close());
   const squatter = createSocket('udp4');
   t.teardown(() => squatter.close());
-  pool.once('workerdied', () => squatter.bind(47393, '127.0.0.1'));
+  pool.once('workerdied', () => squatter.bind(21393, '127.0.0.1'));
   let failures = 0;
   logs.on('log', (line) => {
     if (line.msg === 'media worker start failed') failures++;
@@ -336,7 +336,7 @@ t.test('a replacement gives up after its retries and the slot stays down', async
   process.kill(pool.snapshot()[1]!.pid!, 'SIGKILL');
   const [event] = await lost;
   t.equal(event.index, 1);
-  t.match(event.error.message, /media worker 1 could not start on UDP\/TCP 127\.0\.0\.1:47393/);
+  t.match(event.error.message, /media worker 1 could not start on UDP\/TCP 127\.0\.0\.1:21393/);
   t.equal(failures, 8, 'bounded retries');
   t.notOk(replaced);
   t.same((await pool.health()).map((h) => h.ready), [true, false]);
@@ -344,7 +344,7 @@ t.test('a replacement gives up after its retries and the slot stays down', async
 });
 
 t.test('health() reports a worker that stops answering, without waiting past 2 s', async (t) => {
-  const pool = await WorkerPool.create(mediaConfig(47394), { logger });
+  const pool = await WorkerPool.create(mediaConfig(21394), { logger });
   t.teardown(() => pool.close());
   const pid = pool.snapshot()[1]!.pid!;
   process.kill(pid, 'SIGSTOP');

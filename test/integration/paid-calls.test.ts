@@ -296,3 +296,14 @@ t.test('a free link (0.00) runs the same lifecycle without holds', async (t) => 
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: host.token, body: {} });
   t.match(ended.body.call, { status: 'completed', duration_seconds: 95, billed_minutes: 2, total_charged: '0.00' });
 });
+
+t.test('/metrics counts payment operations by outcome and paid calls by state', async (t) => {
+  const metrics = await fetch(`${server.baseUrl}/metrics`).then((r) => r.text());
+  const value = (pattern: RegExp) => Number(pattern.exec(metrics)?.[1] ?? NaN);
+  t.ok(value(/^callplane_payment_operations_total\{op="hold",outcome="ok"\} (\d+)/m) >= 5, 'holds placed');
+  t.ok(value(/^callplane_payment_operations_total\{op="hold",outcome="declined"\} (\d+)/m) >= 2, 'holds declined (first and next)');
+  t.ok(value(/^callplane_payment_operations_total\{op="capture",outcome="ok"\} (\d+)/m) >= 4, 'captures');
+  t.ok(value(/^callplane_payment_operations_total\{op="release",outcome="ok"\} (\d+)/m) >= 3, 'releases');
+  const completed = await server.ctx.db.selectFrom('call_billing').select(server.ctx.db.fn.countAll<number>().as('n')).where('state', '=', 'completed').executeTakeFirstOrThrow();
+  t.equal(value(/^callplane_paid_calls\{state="completed"\} (\d+)/m), Number(completed.n));
+});
