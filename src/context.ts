@@ -179,7 +179,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     // Before the pool and the database close: running jobs finish, no new ones start.
     cleanups.push(() => runner.stop());
-    await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
+    await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at, decideAt) => paidCallEvents.openGap(callId, at, decideAt) });
+    paidCallEvents.startHeartbeat();
+    // Graceful stop: a last heartbeat, so calls interrupted by the restart are billed up to now.
+    cleanups.push(() => paidCallEvents.stopHeartbeat());
 
     return {
       config,

@@ -29,8 +29,11 @@ export async function reconcileBilling(deps: {
   logger: Logger;
   engine: BillingEngine;
   jobs: JobQueue;
-  /** Media is gone after a restart: the active call ends after the grace period unless both reconnect. */
-  openMediaGap(callId: string, stoppedAtMs: number): Promise<void>;
+  /**
+   * Media is gone after a restart: the active call ends after the grace period (counted from now)
+   * unless both reconnect, billed up to `stoppedAtMs`, the last instant media was seen.
+   */
+  openMediaGap(callId: string, stoppedAtMs: number, decideAtMs: number): Promise<void>;
 }): Promise<ReconcileReport> {
   const { db, clock, engine, jobs, logger } = deps;
   const report: ReconcileReport = { pendingPayments: 0, waiting: 0, active: 0, ending: 0, completedNow: 0 };
@@ -39,7 +42,7 @@ export async function reconcileBilling(deps: {
   for (const { idempotency_key: key } of pending) await engine.enqueuePaymentJob(db, key);
   report.pendingPayments = pending.length;
 
-  const live = await db.selectFrom('call_billing').select(['call_id', 'snapshot']).where('state', 'not in', [...TERMINAL_STATES]).execute();
+  const live = await db.selectFrom('call_billing').select(['call_id', 'snapshot', 'media_seen_at']).where('state', 'not in', [...TERMINAL_STATES]).execute();
   const now = clock.nowMs();
   const schedule = async (callId: string, event: BillingEvent, at: number): Promise<void> =>
     jobs.add(db, 'billing_tick', { callId, event, at }, { runAt: new Date(Date.now() + realDelayMs(clock, at)) });
@@ -58,7 +61,9 @@ export async function reconcileBilling(deps: {
         const window = nextHoldWindow(s);
         await schedule(callId, { type: 'next_hold_due', window }, atOffset(s, holdDueSeconds(window, meterConfig(s))));
       }
-      await deps.openMediaGap(callId, now);
+      // The heartbeat's last record, never before the start, never after now.
+      const seen = Math.min(now, Math.max(s.startedAtMs!, row.media_seen_at?.getTime() ?? s.startedAtMs!));
+      await deps.openMediaGap(callId, seen, now + s.graceSeconds * 1000);
     } else if (s.state === 'ending') {
       report.ending += 1;
       const completed = await inTransaction(db, (tx, onCommit) => engine.completeIfSettled(tx, onCommit, callId));

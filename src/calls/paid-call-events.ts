@@ -32,6 +32,9 @@ export interface PaidCallEventsDeps {
   mediaGraceSeconds: number;
 }
 
+/** How often (call time) the media heartbeat records that media still flows. */
+const HEARTBEAT_MS = 5000;
+
 /** Instants in notices are epoch ms inside the machine and RFC 3339 on the wire. */
 function wireData(data: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -44,8 +47,37 @@ export class PaidCallEvents implements BillingListener {
   private readonly roles = new Map<string, { host: string; guest: string }>();
   /** When media stopped, per active call whose media is gone now (in memory: a restart opens a new gap). */
   private readonly gaps = new Map<string, number>();
+  /** Active calls whose media flows both ways on this node: their media_seen_at is kept fresh. */
+  private readonly flowing = new Set<string>();
+  private heartbeatTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly deps: PaidCallEventsDeps) {}
+
+  /**
+   * Every HEARTBEAT_MS of call time, media_seen_at is set for the calls whose media flows: after a
+   * crash the reconciler stops their meter there, not at the restart (the guest never pays downtime).
+   */
+  startHeartbeat(): void {
+    const beat = (): void => {
+      this.heartbeatTimer = setTimeout(() => {
+        this.heartbeat().catch((error: unknown) => this.deps.logger.warn({ err: error }, 'paid call: media heartbeat failed')).finally(beat);
+      }, Math.max(100, realDelayMs(this.deps.clock, this.deps.clock.nowMs() + HEARTBEAT_MS)));
+      this.heartbeatTimer.unref();
+    };
+    beat();
+  }
+
+  /** Stops the heartbeat after a last beat (graceful shutdown: the meter of live calls stops now). */
+  async stopHeartbeat(): Promise<void> {
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+    await this.heartbeat();
+  }
+
+  async heartbeat(callIds: readonly string[] = [...this.flowing]): Promise<void> {
+    if (callIds.length === 0) return;
+    await this.deps.db.updateTable('call_billing').set({ media_seen_at: this.deps.clock.now() }).where('call_id', 'in', callIds).where('state', '=', 'active').execute();
+  }
 
   // ---- from the SFU ------------------------------------------------------------------------
 
@@ -64,15 +96,23 @@ export class PaidCallEvents implements BillingListener {
         const applied = await this.deps.engine.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls });
         if (!applied.ok) this.deps.logger.debug({ callId, err: applied.error }, 'paid call: media_connected refused');
       }
+      if (state === 'waiting' || state === 'active') {
+        this.flowing.add(callId);
+        await this.heartbeat([callId]);
+      }
       return;
     }
+    if (this.flowing.delete(callId)) await this.heartbeat([callId]); // media stopped now: the last instant it was seen
     if (state === 'active' && !this.gaps.has(callId)) await this.openGap(callId, this.deps.clock.nowMs());
   }
 
-  /** Media is gone as of `stoppedAtMs`: the call ends after the grace period unless media comes back. */
-  async openGap(callId: string, stoppedAtMs: number): Promise<void> {
+  /**
+   * Media is gone as of `stoppedAtMs`: the call ends at `decideAtMs` (default: after the grace period)
+   * unless media comes back. After a restart the reconciler gives clients the grace period from now.
+   */
+  async openGap(callId: string, stoppedAtMs: number, decideAtMs = stoppedAtMs + this.deps.mediaGraceSeconds * 1000): Promise<void> {
     this.gaps.set(callId, stoppedAtMs);
-    const at = stoppedAtMs + this.deps.mediaGraceSeconds * 1000;
+    const at = Math.max(decideAtMs, stoppedAtMs + this.deps.mediaGraceSeconds * 1000);
     await this.deps.jobs.add(this.deps.db, 'billing_tick', { callId, event: { type: 'media_lost', stoppedAtMs }, at }, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, at)) });
     this.deps.logger.info({ callId, graceSeconds: this.deps.mediaGraceSeconds }, 'paid call: media gone; the call ends unless it comes back');
   }
@@ -101,9 +141,10 @@ export class PaidCallEvents implements BillingListener {
 
   transitioned(parties: PaidCallParties, snapshot: BillingSnapshot, log: CallEventRecord): void {
     const terminal = TERMINAL_STATES.includes(snapshot.state);
-    if (terminal) {
+    if (terminal || snapshot.state === 'ending') {
       this.roles.delete(parties.callId);
       this.gaps.delete(parties.callId);
+      this.flowing.delete(parties.callId);
     }
     if (log.fromStatus === log.toStatus && log.type !== 'next_hold_refused') return; // window ticks: nothing new to show
     void this.deps.paid

@@ -130,6 +130,7 @@ export interface CallBillingTable {
   state: string;
   snapshot: ColumnType<unknown, string, string>;
   version: ColumnType<number, number | undefined, number>;
+  media_seen_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   updated_at: Timestamp;
 }
 

@@ -16,7 +16,6 @@ const clock = new ScaledClock(SCALE, Date.now());
 const provider = new TestPaymentProvider({ clock });
 const server = await startTestServer(t, { jobs: { concurrency: 4, poll_interval_ms: 50 }, payments: { media_grace_seconds: 30, join_timeout_seconds: 600 } }, { clock, payments: provider });
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- API bodies are read field by field */
 async function account(role: 'user' | 'host', name: string): Promise<{ id: string; token: string }> {
   const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
   const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id, ttl_seconds: 86400 } });
@@ -31,7 +30,6 @@ async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => 
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
-/* eslint-enable @typescript-eslint/no-explicit-any */
 
 const host = await account('host', 'Jane Smith');
 const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
@@ -116,4 +114,23 @@ t.test('media gone for longer than the grace period ends the call, billed up to 
   t.ok(Math.abs(ended.duration_seconds - expectedSeconds) <= 3, `billed ${ended.duration_seconds} s, media stopped after ~${expectedSeconds} s (not at the end of the 30 s grace)`);
   t.equal(ended.total_charged, (Math.ceil(ended.duration_seconds / 60) * 2).toFixed(2));
   t.equal(provider.list(callId).reduce((sum, hold) => sum + hold.amountCapturedMinor, 0), Math.ceil(ended.duration_seconds / 60) * 200);
+});
+
+t.test('a refused next hold warns both peers over signaling, and the call ends at the paid window\'s end', async (t) => {
+  const guest = (await server.api(`/v1/links/${code}/guest`, { method: 'POST', body: { guest_name: 'Alex' } })).body;
+  const initiated = await server.api('/v1/calls/initiate', { method: 'POST', token: guest.access_token, body: { short_code: code, payment_method_id: 'pm_card_callplane_declineAfterFirstHold' } });
+  const callId = initiated.body.call.id;
+  const guestPeer = await NodePeer.connect({ signalingUrl: initiated.body.signaling_url, token: initiated.body.signaling_token, consume: false });
+  const joined = await server.api(`/v1/calls/${callId}/join`, { method: 'POST', token: host.token });
+  const hostPeer = await NodePeer.connect({ signalingUrl: joined.body.signaling_url, token: joined.body.signaling_token, consume: false });
+  t.teardown(() => Promise.all([guestPeer.close(), hostPeer.close()]));
+  const active = await eventually(() => status(callId), (call) => call.status === 'active');
+  const windowEnd = new Date(Date.parse(active.started_at) + 60_000).toISOString();
+  for (const peer of [guestPeer, hostPeer]) {
+    const warning = await peer.waitFor('call_status', (p) => p.warning === 'billing_error', 20_000);
+    t.match(warning, { callId, status: 'active', warning: 'billing_error', decline_code: 'insufficient_funds', ends_at: windowEnd });
+  }
+  const ended = await eventually(() => status(callId), (call) => call.status === 'completed');
+  t.match(ended, { end_reason: 'billing_error', duration_seconds: 60, billed_minutes: 1, total_charged: '2.00' });
+  t.same(provider.list(callId).map((h) => [h.window, h.status, h.amountCapturedMinor]), [[1, 'captured', 200]]);
 });

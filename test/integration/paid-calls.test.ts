@@ -199,7 +199,7 @@ t.test('errors: 402 declined (use released), 404 missing/expired link, 409 exhau
   t.equal(statusForbidden.status, 403);
 });
 
-t.test('cancellations: a no-show and a guest ending while waiting are cancelled, hold released, nothing captured', async (t) => {
+t.test('cancellations: a no-show, a guest ending, link expiry and a reject while waiting are cancelled, hold released, nothing captured', async (t) => {
   const code = await link();
   const noShow = (await initiate(code, await guestFor(code))).body.call.id;
   clock.advance(119_000);
@@ -218,6 +218,14 @@ t.test('cancellations: a no-show and a guest ending while waiting are cancelled,
   t.equal(ended.status, 200);
   t.match(ended.body.call, { status: 'cancelled', end_reason: 'user_ended', total_charged: '0.00' });
   t.match(provider.list(leaving), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
+
+  const expiring = await link({ expires_at: new Date(clock.nowMs() + MIN).toISOString() });
+  const expiringCall = (await initiate(expiring, await guestFor(expiring))).body.call.id;
+  clock.advance(MIN);
+  await tick(expiringCall, { type: 'link_expired' });
+  await allDone(expiringCall);
+  t.match((await server.api(`/v1/calls/${expiringCall}/status`, { apiKey: true })).body.call, { status: 'cancelled', end_reason: 'link_expired', total_charged: '0.00' });
+  t.match(provider.list(expiringCall), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
 
   const rejected = (await initiate(code, await guestFor(code))).body.call.id;
   const reject = await server.api(`/v1/calls/${rejected}/reject`, { method: 'POST', token: host.token });

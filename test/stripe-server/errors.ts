@@ -64,8 +64,9 @@ export function invalidInteger(name: string, value: unknown): StripeApiError {
   return invalidRequest(`Invalid integer: ${String(value)}`, { param: name, code: 'parameter_invalid_integer' });
 }
 
-export function noSuch(kind: string, id: string, param: string): StripeApiError {
-  return invalidRequest(`No such ${kind}: '${id}'`, { param, code: 'resource_missing' }, 404);
+/** An unknown object: 404 for the object's own URL, 400 when a parameter names it (`customer=cus_…`). */
+export function noSuch(kind: string, id: string, param: string, status = 404): StripeApiError {
+  return invalidRequest(`No such ${kind}: '${id}'`, { param, code: 'resource_missing' }, status);
 }
 
 export function unexpectedState(

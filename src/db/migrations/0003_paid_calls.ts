@@ -35,6 +35,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // The machine's BillingSnapshot (src/billing/model.ts); `state` duplicates snapshot.state for queries.
     .addColumn('snapshot', 'jsonb', (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull().defaultTo(0))
+    // Last instant the SFU saw both sides' media connected (a heartbeat): after a crash the meter stops here.
+    .addColumn('media_seen_at', 'timestamptz')
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   await db.schema.createIndex('call_billing_state_idx').on('call_billing').column('state').execute();
