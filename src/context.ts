@@ -22,7 +22,7 @@ import { PaidCallService } from './calls/paid-calls.ts';
 import { PaidCallEvents } from './calls/paid-call-events.ts';
 import { BillingEngine } from './billing/engine.ts';
 import { PaymentExecutor } from './billing/payments.ts';
-import { SqlJobQueue, migrateJobs, startJobRunner, unlockAbandonedJobs } from './billing/jobs.ts';
+import { SqlJobQueue, createJobPool, migrateJobs, startJobRunner, unlockAbandonedJobs } from './billing/jobs.ts';
 import { reconcileBilling } from './billing/reconciler.ts';
 import { createBillingMetrics } from './billing/metrics.ts';
 import { createPaymentProvider } from './billing/providers/index.ts';
@@ -105,8 +105,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     cleanups.push(() => db.destroy());
     await pingDatabase(db);
     await migrateToLatest(db);
-    await migrateJobs(databaseUrl, logger);
-    await unlockAbandonedJobs(db, databaseUrl, logger);
+    const jobPool = createJobPool(databaseUrl, config.jobs.concurrency + 2, logger);
+    cleanups.push(() => jobPool.end());
+    await migrateJobs(jobPool, logger);
+    await unlockAbandonedJobs(db, jobPool, logger);
 
     const registry = new Registry();
     collectDefaultMetrics({ register: registry, prefix: 'callplane_' });
@@ -171,7 +173,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     wireCallEvents(sfu, calls, paidCallEvents, logger);
 
     const runner = await startJobRunner({
-      connectionString: databaseUrl,
+      pgPool: jobPool,
       concurrency: config.jobs.concurrency,
       pollIntervalMs: config.jobs.poll_interval_ms,
       logger,

@@ -5,6 +5,7 @@
  * failures are retried by graphile-worker with exponential backoff.
  */
 import { sql } from 'kysely';
+import pg from 'pg';
 import { run, runMigrations, makeWorkerUtils, type Runner, type Logger as GraphileLogger, Logger as GraphileLoggerClass } from 'graphile-worker';
 import type { Database, DbHandle } from '../db/database.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -40,20 +41,30 @@ function graphileLogger(logger: Logger): GraphileLogger {
   });
 }
 
+/**
+ * graphile-worker's connections, in a pool of ours: a connection the database drops (restart,
+ * failover, an administrator) is logged and replaced instead of crashing the process.
+ */
+export function createJobPool(connectionString: string, max: number, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
+  pool.on('error', (error) => logger.warn({ err: error }, 'jobs: a database connection was lost; it is replaced'));
+  return pool;
+}
+
 /** Creates or upgrades graphile-worker's schema (idempotent; run at start-up before anything adds a job). */
-export async function migrateJobs(connectionString: string, logger: Logger): Promise<void> {
-  await runMigrations({ connectionString, logger: graphileLogger(logger) });
+export async function migrateJobs(pgPool: pg.Pool, logger: Logger): Promise<void> {
+  await runMigrations({ pgPool, logger: graphileLogger(logger) });
 }
 
 /**
  * A killed process leaves its running jobs locked (graphile-worker would wait 4 hours): on start-up
  * this node unlocks them so they run again. One node per database (SPEC §16 is not built yet).
  */
-export async function unlockAbandonedJobs(db: Database, connectionString: string, logger: Logger): Promise<number> {
+export async function unlockAbandonedJobs(db: Database, pgPool: pg.Pool, logger: Logger): Promise<number> {
   const rows = await sql<{ locked_by: string }>`select distinct locked_by from graphile_worker._private_jobs where locked_by is not null`.execute(db);
   const workerIds = rows.rows.map((r) => r.locked_by);
   if (workerIds.length === 0) return 0;
-  const utils = await makeWorkerUtils({ connectionString, logger: graphileLogger(logger) });
+  const utils = await makeWorkerUtils({ pgPool, logger: graphileLogger(logger) });
   try {
     await utils.forceUnlockWorkers(workerIds);
   } finally {
@@ -64,7 +75,7 @@ export async function unlockAbandonedJobs(db: Database, connectionString: string
 }
 
 export async function startJobRunner(options: {
-  connectionString: string;
+  pgPool: pg.Pool;
   concurrency: number;
   pollIntervalMs: number;
   logger: Logger;
@@ -72,10 +83,9 @@ export async function startJobRunner(options: {
 }): Promise<Runner> {
   const { handlers } = options;
   return run({
-    connectionString: options.connectionString,
+    pgPool: options.pgPool,
     concurrency: options.concurrency,
     pollInterval: options.pollIntervalMs,
-    maxPoolSize: options.concurrency + 2,
     noHandleSignals: true,
     logger: graphileLogger(options.logger),
     taskList: {

@@ -64,3 +64,17 @@ export async function startTestServer(t: Test, settings: Record<string, unknown>
     },
   };
 }
+
+export interface TestAccount {
+  id: string;
+  token: string;
+}
+
+/** A user of `role` created with the API key, and a day-long access token for it. */
+export async function createAccount(server: Pick<TestServer, 'api'>, role: 'user' | 'host' | 'admin', name: string): Promise<TestAccount> {
+  const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
+  if (created.status !== 201) throw new Error(`user creation failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id, ttl_seconds: 86400 } });
+  if (minted.status !== 201) throw new Error(`token failed: ${minted.status} ${JSON.stringify(minted.body)}`);
+  return { id: created.body.user.id, token: minted.body.access_token };
+}

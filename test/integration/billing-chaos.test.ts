@@ -129,6 +129,18 @@ async function killServer(): Promise<void> {
   server = null;
 }
 
+// A timed-out or interrupted test must not leave a server running: kill it on the way out, whatever ends us.
+const killOnExit = (): void => {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+};
+process.once('exit', killOnExit);
+for (const signal of ['SIGALRM', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killOnExit();
+    process.exit(1);
+  });
+}
+
 t.teardown(async () => {
   if (server && server.exitCode === null) {
     const exited = new Promise((resolve) => server!.once('exit', resolve));

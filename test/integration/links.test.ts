@@ -2,8 +2,9 @@ import t from 'tap';
 import { decodeJwt } from 'jose';
 import { linkScopeAllows } from '../../src/calls/links.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { createAccount, startTestServer, type TestAccount } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';
+import { eventually } from '../helpers/wait.ts';
 
 // A clock that moves only when told: link expiry is tested by advancing it, not by sleeping.
 const clock = new ManualClock(Date.now());
@@ -11,42 +12,22 @@ const server = await startTestServer(t, {}, { clock });
 const SOME_ULID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const SHORT_CODE = /^[23456789abcdefghjkmnpqrstuvwxyz]{8}$/;
 
-interface Account {
-  id: string;
-  token: string;
-}
 
-async function account(role: 'user' | 'host' | 'admin', name: string): Promise<Account> {
-  const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
-  if (created.status !== 201) throw new Error(`user creation failed: ${JSON.stringify(created.body)}`);
-  const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id } });
-  if (minted.status !== 201) throw new Error(`token failed: ${JSON.stringify(minted.body)}`);
-  return { id: created.body.user.id, token: minted.body.access_token };
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function createLink(host: Account, body: Record<string, unknown> = {}): Promise<any> {
+async function createLink(host: TestAccount, body: Record<string, unknown> = {}): Promise<any> {
   const created = await server.api('/v1/links', { method: 'POST', token: host.token, body: { rate_per_minute: '2.00', currency: 'usd', ...body } });
   if (created.status !== 201) throw new Error(`link creation failed: ${created.status} ${JSON.stringify(created.body)}`);
   return created.body.link;
 }
 
-/** Polls `probe` until `accept` holds (or the time is up) and returns the last value for the test to assert on. */
-async function eventually<T>(probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 const publicLink = (code: string) => server.api(`/v1/links/${code}`);
 
-const jane = await account('host', 'Jane Smith');
-const otto = await account('host', 'Otto Host');
-const plain = await account('user', 'Plain User');
-const admin = await account('admin', 'Ada Admin');
+const jane = await createAccount(server, 'host', 'Jane Smith');
+const otto = await createAccount(server, 'host', 'Otto Host');
+const plain = await createAccount(server, 'user', 'Plain User');
+const admin = await createAccount(server, 'admin', 'Ada Admin');
 
 t.test('linkScopeAllows: no scope allows any link, link:<code> only that code', async (t) => {
   t.equal(linkScopeAllows(undefined, 'abc23456'), true);
@@ -156,7 +137,7 @@ t.test('POST /v1/links: only hosts and admins; the API key names the host', asyn
 });
 
 t.test('GET /v1/links: a host sees its own links, newest first, paginated; the API key sees all', async (t) => {
-  const pager = await account('host', 'Pager');
+  const pager = await createAccount(server, 'host', 'Pager');
   const made = [];
   for (let i = 0; i < 3; i++) {
     made.push(await createLink(pager, { rate_per_minute: `${i + 1}.00` }));
@@ -190,7 +171,7 @@ t.test('GET /v1/links: a host sees its own links, newest first, paginated; the A
 });
 
 t.test('GET /v1/links/{short_code} is public; available follows the host socket and the availability flag', async (t) => {
-  const host = await account('host', 'Available Host');
+  const host = await createAccount(server, 'host', 'Available Host');
   const link = await createLink(host, { rate_per_minute: '2.00', window_size_minutes: 15 });
 
   const offline = await publicLink(link.short_code);

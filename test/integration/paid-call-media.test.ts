@@ -8,30 +8,18 @@ import t from 'tap';
 import { TestPaymentProvider } from '../../src/billing/index.ts';
 import { ScaledClock } from '../../src/shared/clock.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { createAccount, startTestServer } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const SCALE = 30;
 const clock = new ScaledClock(SCALE, Date.now());
 const provider = new TestPaymentProvider({ clock });
 const server = await startTestServer(t, { jobs: { concurrency: 4, poll_interval_ms: 50 }, payments: { media_grace_seconds: 30, join_timeout_seconds: 600 } }, { clock, payments: provider });
 
-async function account(role: 'user' | 'host', name: string): Promise<{ id: string; token: string }> {
-  const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
-  const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id, ttl_seconds: 86400 } });
-  return { id: created.body.user.id, token: minted.body.access_token };
-}
 
-async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
-const host = await account('host', 'Jane Smith');
+const host = await createAccount(server, 'host', 'Jane Smith');
 const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
 t.teardown(() => hostSocket.ws.close());
 await eventually(() => server.ctx.userNotifier.isOnline(host.id), Boolean);

@@ -11,6 +11,7 @@ import { createTestDatabase } from '../helpers/db.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const SCALE = 30;
 const clock = new ScaledClock(SCALE, Date.now());
@@ -18,14 +19,6 @@ const provider = new TestPaymentProvider({ clock }); // outlives the server, lik
 const databaseUrl = await createTestDatabase(t);
 const settings = { database: { url: databaseUrl }, jobs: { concurrency: 4, poll_interval_ms: 50 }, payments: { media_grace_seconds: 30 } };
 
-async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 const first = await startTestServer(t, settings, { clock, payments: provider });
 const api = first.api;

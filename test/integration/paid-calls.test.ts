@@ -8,8 +8,9 @@ import t from 'tap';
 import { TestPaymentProvider } from '../../src/billing/index.ts';
 import type { BillingEvent } from '../../src/billing/index.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { createAccount, startTestServer, type TestAccount } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const T0 = Date.UTC(2026, 2, 15, 14, 0, 0);
 const clock = new ManualClock(T0);
@@ -17,27 +18,10 @@ const provider = new TestPaymentProvider({ clock });
 const server = await startTestServer(t, { payments: { join_timeout_seconds: 120, media_grace_seconds: 30 } }, { clock, payments: provider });
 const MIN = 60_000;
 
-interface Account {
-  id: string;
-  token: string;
-}
 
-async function account(role: 'user' | 'host', name: string): Promise<Account> {
-  const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
-  const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id, ttl_seconds: 86400 } });
-  return { id: created.body.user.id, token: minted.body.access_token };
-}
 
-async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
-const host = await account('host', 'Jane Smith');
+const host = await createAccount(server, 'host', 'Jane Smith');
 const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
 await new Promise((resolve) => hostSocket.ws.once('open', resolve));
 t.teardown(() => hostSocket.ws.close());
@@ -49,13 +33,13 @@ async function link(body: Record<string, unknown> = {}): Promise<string> {
   return created.body.link.short_code;
 }
 
-async function guestFor(code: string, name = 'Alex'): Promise<Account> {
+async function guestFor(code: string, name = 'Alex'): Promise<TestAccount> {
   const made = await server.api(`/v1/links/${code}/guest`, { method: 'POST', body: { guest_name: name } });
   if (made.status !== 201) throw new Error(`guest: ${made.status} ${JSON.stringify(made.body)}`);
   return { id: made.body.user.id, token: made.body.access_token };
 }
 
-async function initiate(code: string, guest: Account, card = 'pm_card_visa', headers: Record<string, string> = {}) {
+async function initiate(code: string, guest: TestAccount, card = 'pm_card_visa', headers: Record<string, string> = {}) {
   return server.api('/v1/calls/initiate', { method: 'POST', token: guest.token, headers, body: { short_code: code, payment_method_id: card, guest_name: 'Alex' } });
 }
 
@@ -168,11 +152,11 @@ t.test('errors: 402 declined (use released), 404 missing/expired link, 409 exhau
   t.equal(first.status, 201);
   const second = await initiate(single, await guestFor(await link()), 'pm_card_visa');
   t.equal(second.status, 403, 'a guest token is scoped to its own link');
-  const exhausted = await server.api('/v1/calls/initiate', { method: 'POST', token: (await account('user', 'U')).token, body: { short_code: single, payment_method_id: 'pm_card_visa' } });
+  const exhausted = await server.api('/v1/calls/initiate', { method: 'POST', token: (await createAccount(server, 'user', 'U')).token, body: { short_code: single, payment_method_id: 'pm_card_visa' } });
   t.equal(exhausted.status, 409);
   t.equal(exhausted.body.error.code, 'link_exhausted');
 
-  const caller = await account('user', 'Unscoped caller'); // a guest token would be refused for another code (403)
+  const caller = await createAccount(server, 'user', 'Unscoped caller'); // a guest token would be refused for another code (403)
   const missing = await server.api('/v1/calls/initiate', { method: 'POST', token: caller.token, body: { short_code: 'nosuchcode', payment_method_id: 'pm_card_visa' } });
   t.equal(missing.status, 404);
   t.equal(missing.body.error.code, 'link_not_found');
@@ -191,7 +175,7 @@ t.test('errors: 402 declined (use released), 404 missing/expired link, 409 exhau
   t.equal(unavailable.body.error.code, 'host_unavailable');
   await server.api('/v1/hosts/me/availability', { method: 'PUT', token: host.token, body: { available: true } });
 
-  const stranger = await account('user', 'Stranger');
+  const stranger = await createAccount(server, 'user', 'Stranger');
   const forbidden = await server.api(`/v1/calls/${first.body.call.id}/end`, { method: 'POST', token: stranger.token, body: {} });
   t.equal(forbidden.status, 403);
   t.equal(forbidden.body.error.code, 'forbidden');

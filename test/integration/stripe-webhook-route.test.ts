@@ -9,8 +9,9 @@ import t from 'tap';
 import { TestPaymentProvider } from '../../src/billing/index.ts';
 import type { BillingEvent } from '../../src/billing/index.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { createAccount, startTestServer } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';
+import { eventually } from '../helpers/wait.ts';
 import { buildEvent, deliver, signatureHeader, type Delivery, type StripeEvent } from '../stripe-server/webhooks.ts';
 
 const SECRET = 'whsec_test_callplane_route_0123456789';
@@ -25,23 +26,10 @@ const server = await startTestServer(
 );
 const WEBHOOK_URL = `${server.baseUrl}/v1/webhooks/stripe`;
 
-async function eventually<T>(probe: () => Promise<T> | T, accept: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
-async function account(role: 'user' | 'host', name: string): Promise<{ id: string; token: string }> {
-  const created = await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: name, role } });
-  const minted = await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: created.body.user.id, ttl_seconds: 86400 } });
-  return { id: created.body.user.id, token: minted.body.access_token };
-}
 
 // A host is available while it has a live user socket.
-const host = await account('host', 'Jane Smith');
+const host = await createAccount(server, 'host', 'Jane Smith');
 const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
 await new Promise((resolve) => hostSocket.ws.once('open', resolve));
 t.teardown(() => hostSocket.ws.close());
