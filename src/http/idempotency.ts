@@ -45,6 +45,8 @@ export class IdempotencyStore {
           path: input.path,
           request_hash: requestHash,
           state: 'in_progress',
+          // On the application clock, like the abandonment check below (the database's now() may differ).
+          created_at: now,
           expires_at: new Date(now.getTime() + RETENTION_MS),
         })
         .onConflict((oc) => oc.columns(['caller', 'key']).doNothing())
@@ -59,10 +61,18 @@ export class IdempotencyStore {
         .where('key', '=', input.key)
         .executeTakeFirst();
       if (!existing) continue; // removed between our insert and select: try again
+      const abandonedBefore = new Date(now.getTime() - ABANDONED_AFTER_MS);
       const expired = existing.expires_at.getTime() <= now.getTime();
-      const abandoned = existing.state === 'in_progress' && now.getTime() - existing.created_at.getTime() > ABANDONED_AFTER_MS;
+      const abandoned = existing.state === 'in_progress' && existing.created_at.getTime() < abandonedBefore.getTime();
       if (expired || abandoned) {
-        await this.db.deleteFrom('idempotency_keys').where('caller', '=', input.caller).where('key', '=', input.key).where('created_at', '=', existing.created_at).execute();
+        // Deleted by the condition itself, not by matching the timestamp read back (PostgreSQL keeps
+        // microseconds a JS Date drops): a concurrent retry that already replaced the row is left alone.
+        await this.db
+          .deleteFrom('idempotency_keys')
+          .where('caller', '=', input.caller)
+          .where('key', '=', input.key)
+          .where((eb) => eb.or([eb('expires_at', '<=', now), eb.and([eb('state', '=', 'in_progress'), eb('created_at', '<', abandonedBefore)])]))
+          .execute();
         continue;
       }
       if (existing.request_hash !== requestHash) {

@@ -1,8 +1,11 @@
 import t from 'tap';
 import { requestFingerprint } from '../../src/http/idempotency.ts';
+import { sql } from 'kysely';
+import { ManualClock } from '../../src/shared/clock.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-const server = await startTestServer(t, { rate_limits: { enabled: true, token: { per_ip: 1000, per_user: 1000, window_seconds: 60 } } });
+const clock = new ManualClock(Date.now());
+const server = await startTestServer(t, { rate_limits: { enabled: true, token: { per_ip: 1000, per_user: 1000, window_seconds: 60 } } }, { clock });
 
 async function countUsers(): Promise<number> {
   const row = await server.ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
@@ -80,4 +83,23 @@ t.test('a malformed idempotency key is refused', async (t) => {
   const response = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'x'.repeat(300) }, body: { display_name: 'Hal' } });
   t.equal(response.status, 400);
   t.equal(response.body.error.code, 'validation_failed');
+});
+
+t.test('a key left in progress by a crashed request is free again after 5 minutes', async (t) => {
+  // As a SIGKILLed process leaves it; the database's now() has microseconds a JS Date does not keep.
+  const body = { display_name: 'Grace' };
+  await server.ctx.db
+    .insertInto('idempotency_keys')
+    .values({ caller: 'api_key', key: 'crashed-1', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', body), state: 'in_progress', created_at: sql<Date>`now() - interval '0.000123 seconds'` as never, expires_at: new Date(clock.nowMs() + 3600_000) })
+    .execute();
+  const early = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
+  t.equal(early.status, 409);
+  t.equal(early.body.error.code, 'request_in_progress', 'not before the 5 minutes');
+  clock.advance(5 * 60_000 + 1000);
+  const before = await countUsers();
+  const retried = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
+  t.equal(retried.status, 201, JSON.stringify(retried.body));
+  t.equal(await countUsers(), before + 1, 'the retry did the work');
+  const replay = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
+  t.same(replay.body, retried.body, 'and is stored for replay like any first answer');
 });

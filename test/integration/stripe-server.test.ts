@@ -211,3 +211,154 @@ t.test('close() ends a request held by a timeout fault', async (t) => {
   await server.close();
   await t.rejects(pending, 'the held request fails when the server closes');
 });
+
+async function get(server: StripeServer, path: string): Promise<Reply> {
+  const res = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${server.secretKey}` } });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text, json: JSON.parse(text) };
+}
+
+const SPENT = 'This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.';
+
+t.test('customers: create (form body, metadata), Idempotency-Key replay, retrieve, unknown ones', async (t) => {
+  const server = await startStripeServer();
+  t.teardown(() => server.close());
+  const body = 'metadata[call_id]=01JCALL&description=a%20guest&email=guest%40example.com&name=Guest%20One';
+  const created = await post(server, '/v1/customers', body, { 'idempotency-key': 'c-1' });
+  t.equal(created.status, 200);
+  t.match(created.json, {
+    id: /^cus_/, object: 'customer', metadata: { call_id: '01JCALL' }, description: 'a guest', email: 'guest@example.com', name: 'Guest One', livemode: false,
+  });
+  t.type(created.json.created, 'number');
+  const again = await post(server, '/v1/customers', body, { 'idempotency-key': 'c-1' });
+  t.equal(again.text, created.text, 'replayed byte for byte');
+  t.equal(again.headers.get('idempotent-replayed'), 'true');
+  const other = await post(server, '/v1/customers', 'metadata[call_id]=01JOTHER', { 'idempotency-key': 'c-1' });
+  t.match(other.json.error, { type: 'idempotency_error' }, 'the key is bound to its parameters');
+  t.equal(server.state.customers.size, 1);
+
+  const got = await get(server, `/v1/customers/${String(created.json.id)}`);
+  t.equal(got.status, 200);
+  t.same(got.json, created.json);
+  const missing = await get(server, '/v1/customers/cus_nope');
+  t.equal(missing.status, 404);
+  t.match(missing.json.error, { type: 'invalid_request_error', code: 'resource_missing', message: "No such customer: 'cus_nope'" });
+  const unknownParam = await post(server, '/v1/customers', 'colour=red');
+  t.match(unknownParam.json.error, { code: 'parameter_unknown', param: 'colour' });
+  const bare = await post(server, '/v1/customers', '');
+  t.match(bare.json, { id: /^cus_/, metadata: {}, email: null, name: null, description: null }, 'every field optional');
+
+  // A PaymentIntent naming a customer that does not exist: 400 on the parameter, nothing created.
+  const noCustomer = await post(server, '/v1/payment_intents', `${HOLD}&customer=cus_nope`);
+  t.equal(noCustomer.status, 400);
+  t.match(noCustomer.json.error, { type: 'invalid_request_error', code: 'resource_missing', param: 'customer', message: "No such customer: 'cus_nope'" });
+  t.equal(server.state.paymentIntents.size, 0);
+});
+
+t.test('payment methods: tok_ tokens make cards; pm_card_ test tokens are a fresh card on every use', async (t) => {
+  const server = await startStripeServer();
+  t.teardown(() => server.close());
+  const created = await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_visa');
+  t.equal(created.status, 200);
+  t.match(created.json, { id: /^pm_/, object: 'payment_method', type: 'card', customer: null, card: { brand: 'visa', last4: '4242' } });
+  t.notMatch(String(created.json.id), /^pm_card_/);
+  t.same((await get(server, `/v1/payment_methods/${String(created.json.id)}`)).json, created.json);
+  const badToken = await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_nope');
+  t.match(badToken.json.error, { code: 'resource_missing', param: 'card[token]' });
+  t.equal((await get(server, '/v1/payment_methods/pm_nope')).status, 404);
+
+  const a = await post(server, '/v1/payment_intents', HOLD);
+  const b = await post(server, '/v1/payment_intents', HOLD);
+  t.same([a.status, b.status], [200, 200], 'pm_card_visa can be used again and again');
+  t.match(a.json.payment_method, /^pm_/);
+  t.not(a.json.payment_method, 'pm_card_visa', 'the PaymentIntent carries the fresh card');
+  t.not(a.json.payment_method, b.json.payment_method);
+  t.equal(server.state.paymentMethods.size, 3);
+  const reused = await post(server, '/v1/payment_intents', HOLD.replace('pm_card_visa', String(a.json.payment_method)));
+  t.equal(reused.status, 400, 'but the card it became is spent like any other');
+  t.match(reused.json.error, { code: 'payment_method_unexpected_state', message: SPENT });
+});
+
+t.test('reuse: a card that paid without a Customer is refused again, as on Stripe', async (t) => {
+  const server = await startStripeServer();
+  t.teardown(() => server.close());
+  const pm = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_mastercard')).json.id);
+  const hold = HOLD.replace('pm_card_visa', pm);
+  const first = await post(server, '/v1/payment_intents', hold, { 'idempotency-key': 'r-1' });
+  t.equal(first.status, 200);
+  t.match(first.json, { status: 'requires_capture', payment_method: pm, customer: null, setup_future_usage: null });
+  const second = await post(server, '/v1/payment_intents', hold, { 'idempotency-key': 'r-2' });
+  t.equal(second.status, 400);
+  t.same(second.json.error, {
+    type: 'invalid_request_error',
+    message: SPENT,
+    doc_url: 'https://stripe.com/docs/error-codes/payment-method-unexpected-state',
+    param: 'payment_method',
+    code: 'payment_method_unexpected_state',
+  });
+  t.equal(server.state.paymentIntents.size, 1, 'no second PaymentIntent');
+  t.equal((await post(server, '/v1/payment_intents', hold, { 'idempotency-key': 'r-1' })).headers.get('idempotent-replayed'), 'true', 'the first request still replays');
+
+  // A PaymentIntent made before the card was spent elsewhere cannot be confirmed with it afterwards.
+  const pm2 = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_visa')).json.id);
+  const pending = await post(server, '/v1/payment_intents', `amount=1500&currency=usd&payment_method=${pm2}&capture_method=manual&payment_method_types[0]=card`);
+  t.equal(pending.json.status, 'requires_confirmation');
+  t.equal((await post(server, '/v1/payment_intents', HOLD.replace('pm_card_visa', pm2))).status, 200, 'spent by another PaymentIntent');
+  const confirm = await post(server, `/v1/payment_intents/${String(pending.json.id)}/confirm`, '');
+  t.equal(confirm.status, 400);
+  t.match(confirm.json.error, { code: 'payment_method_unexpected_state', message: SPENT });
+  t.equal(server.state.paymentIntents.get(String(pending.json.id))?.status, 'requires_confirmation', 'unchanged');
+});
+
+t.test('saved cards: setup_future_usage attaches to the customer; off_session reuses it; attach', async (t) => {
+  const server = await startStripeServer();
+  t.teardown(() => server.close());
+  const customer = String((await post(server, '/v1/customers', 'metadata[call_id]=01JCALL')).json.id);
+  const pm = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_visa')).json.id);
+  const hold = HOLD.replace('pm_card_visa', pm);
+  const w1 = await post(server, '/v1/payment_intents', `${hold}&customer=${customer}&setup_future_usage=off_session`);
+  t.equal(w1.status, 200);
+  t.match(w1.json, { status: 'requires_capture', customer, payment_method: pm, setup_future_usage: 'off_session' });
+  t.equal((await get(server, `/v1/payment_methods/${pm}`)).json.customer, customer, 'attached once authorized');
+  for (const window of [2, 3]) {
+    const later = await post(server, '/v1/payment_intents', `${hold}&customer=${customer}&off_session=true&metadata[window]=${window}`);
+    t.equal(later.status, 200);
+    t.match(later.json, { status: 'requires_capture', customer, payment_method: pm, setup_future_usage: null });
+  }
+  const noCustomer = await post(server, '/v1/payment_intents', hold);
+  t.equal(noCustomer.status, 400, 'a saved card needs its customer');
+  t.match(noCustomer.json.error, { type: 'invalid_request_error', param: 'customer' });
+  const stranger = String((await post(server, '/v1/customers', '')).json.id);
+  const wrongCustomer = await post(server, '/v1/payment_intents', `${hold}&customer=${stranger}&off_session=true`);
+  t.match(wrongCustomer.json.error, { code: 'resource_missing', param: 'payment_method' }, 'and no other customer');
+
+  // off_session: only when confirming, and never together with setup_future_usage.
+  const unconfirmed = await post(server, '/v1/payment_intents', `amount=1500&currency=usd&payment_method=${pm}&customer=${customer}&off_session=true&payment_method_types[0]=card`);
+  t.equal(unconfirmed.status, 400);
+  t.match(unconfirmed.json.error, { param: 'off_session', message: /only be used when `confirm` is `true`/ });
+  const both = await post(server, '/v1/payment_intents', `${hold}&customer=${customer}&off_session=true&setup_future_usage=off_session`);
+  t.match(both.json.error, { param: 'off_session', message: /setup_future_usage/ });
+  t.match((await post(server, '/v1/payment_intents', `${hold}&customer=${customer}&setup_future_usage=later`)).json.error, { param: 'setup_future_usage' });
+
+  // A 3-D Secure card off-session is declined rather than challenged.
+  const sca = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_authenticationRequired')).json.id);
+  await post(server, `/v1/payment_methods/${sca}/attach`, `customer=${customer}`);
+  const offSca = await post(server, '/v1/payment_intents', `${HOLD.replace('pm_card_visa', sca)}&customer=${customer}&off_session=true`);
+  t.equal(offSca.status, 402);
+  t.match(offSca.json.error, { type: 'card_error', code: 'authentication_required' });
+
+  // attach: a fresh card, a test token (a fresh copy), a spent one (refused), an unknown customer.
+  const fresh = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_amex')).json.id);
+  const attached = await post(server, `/v1/payment_methods/${fresh}/attach`, `customer=${customer}`);
+  t.match(attached.json, { id: fresh, customer });
+  const copy = await post(server, '/v1/payment_methods/pm_card_mastercard/attach', `customer=${customer}`);
+  t.match(copy.json, { id: /^pm_/, customer, card: { brand: 'mastercard' } });
+  t.not(copy.json.id, 'pm_card_mastercard');
+  const spent = String((await post(server, '/v1/payment_methods', 'type=card&card[token]=tok_visa')).json.id);
+  await post(server, '/v1/payment_intents', HOLD.replace('pm_card_visa', spent));
+  const lateAttach = await post(server, `/v1/payment_methods/${spent}/attach`, `customer=${customer}`);
+  t.match(lateAttach.json.error, { code: 'payment_method_unexpected_state', message: SPENT });
+  t.match((await post(server, `/v1/payment_methods/${fresh}/attach`, 'customer=cus_nope')).json.error, { code: 'resource_missing', param: 'customer' });
+  t.match((await post(server, `/v1/payment_methods/${fresh}/attach`, `customer=${stranger}`)).json.error, { param: 'payment_method' }, 'attached elsewhere');
+  t.same(server.state.internalErrors, []);
+});

@@ -2,11 +2,23 @@
  * The PaymentIntents API of the test server: create (optionally confirming), confirm, capture (partial with
  * `amount_to_capture`), cancel, retrieve, with Stripe's status machine and test payment methods. Every
  * operation is recorded in a per-PaymentIntent history so tests can assert "captured exactly once".
+ *
+ * Customers and saved cards, as on Stripe: `customer` names a Customer of this server (unknown: 400
+ * resource_missing); `setup_future_usage` (`off_session` / `on_session`) with a `customer` attaches the
+ * PaymentMethod to that Customer once the payment succeeds; `off_session=true` (only with `confirm=true`,
+ * never together with `setup_future_usage`) pays with a saved card without the customer present (a card
+ * that asks for 3-D Secure is then declined `authentication_required`). Which PaymentMethod may be used
+ * again, and by whom: payment-methods.ts.
  */
 import { randomBytes } from 'node:crypto';
+import type { Customers } from './customers.ts';
 import type { FormObject } from './form.ts';
 import { declineFor, invalidRequest, noSuch, StripeApiError, unexpectedState, type Decline } from './errors.ts';
+import { randomId } from './ids.ts';
 import { allowOnly, bool, hash, int, metadata, oneOf, str, stringList } from './params.ts';
+import type { PaymentMethods } from './payment-methods.ts';
+
+export { randomId } from './ids.ts';
 
 export type PaymentIntentStatus =
   | 'requires_payment_method'
@@ -42,6 +54,7 @@ export interface PaymentIntent {
   on_behalf_of: string | null;
   payment_method: string | null;
   payment_method_types: string[];
+  setup_future_usage: 'off_session' | 'on_session' | null;
   status: PaymentIntentStatus;
   transfer_data: { destination: string } | null;
 }
@@ -58,23 +71,6 @@ export interface HistoryEntry {
   idempotencyKey: string | null;
   at: number;
 }
-
-/** Stripe's test PaymentMethods: `undefined` = approves; a decline code; or a 3-D Secure challenge. */
-const TEST_CARDS: Record<string, { brand: string; last4: string; decline?: string; authentication?: true }> = {
-  pm_card_visa: { brand: 'visa', last4: '4242' },
-  pm_card_visa_debit: { brand: 'visa', last4: '5556' },
-  pm_card_mastercard: { brand: 'mastercard', last4: '4444' },
-  pm_card_amex: { brand: 'amex', last4: '8431' },
-  pm_card_chargeDeclined: { brand: 'visa', last4: '0002', decline: 'generic_decline' },
-  pm_card_chargeDeclinedInsufficientFunds: { brand: 'visa', last4: '9995', decline: 'insufficient_funds' },
-  pm_card_insufficientFunds: { brand: 'visa', last4: '9995', decline: 'insufficient_funds' },
-  pm_card_chargeDeclinedLostCard: { brand: 'visa', last4: '9987', decline: 'lost_card' },
-  pm_card_chargeDeclinedStolenCard: { brand: 'visa', last4: '9979', decline: 'stolen_card' },
-  pm_card_chargeDeclinedExpiredCard: { brand: 'visa', last4: '0069', decline: 'expired_card' },
-  pm_card_chargeDeclinedIncorrectCvc: { brand: 'visa', last4: '0127', decline: 'incorrect_cvc' },
-  pm_card_chargeDeclinedProcessingError: { brand: 'visa', last4: '0119', decline: 'processing_error' },
-  pm_card_authenticationRequired: { brand: 'visa', last4: '3184', authentication: true },
-};
 
 /** Smallest chargeable amounts (minor units) for a few currencies; others use 50. */
 const MINIMUM: Record<string, number> = { usd: 50, eur: 50, gbp: 30, jpy: 50, chf: 50, cad: 50, aud: 50 };
@@ -101,9 +97,6 @@ const CAPTURE_PARAMS = [
 ];
 const CANCEL_PARAMS = ['cancellation_reason', 'expand'];
 
-export const randomId = (prefix: string, n = 24): string =>
-  `${prefix}_${randomBytes(n).toString('base64url').replace(/[-_]/g, '').slice(0, n).padEnd(n, '0')}`;
-
 export interface OperationContext {
   idempotencyKey: string | null;
   /** A pending `decline` fault for this request, if any (consumed only when a confirmation happens). */
@@ -114,7 +107,11 @@ export class PaymentIntents {
   readonly items = new Map<string, PaymentIntent>();
   readonly history = new Map<string, HistoryEntry[]>();
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    private readonly methods: PaymentMethods,
+    private readonly customers: Customers,
+  ) {}
 
   private seconds(): number {
     return Math.floor(this.now() / 1000);
@@ -169,7 +166,7 @@ export class PaymentIntents {
     const types = stringList(params, 'payment_method_types');
     const confirm = bool(params, 'confirm') ?? false;
     const paymentMethod = str(params, 'payment_method');
-    if (paymentMethod !== undefined && !TEST_CARDS[paymentMethod]) throw noSuch('PaymentMethod', paymentMethod, 'payment_method');
+    if (paymentMethod !== undefined) this.methods.known(paymentMethod, 'payment_method');
     // With automatic payment methods (the default when payment_method_types is not given), a confirmation
     // needs a return_url unless redirects are turned off, as on Stripe.
     if (confirm && !types && str(params, 'return_url') === undefined && apm?.allow_redirects !== 'never') {
@@ -180,6 +177,15 @@ export class PaymentIntents {
           'and `automatic_payment_methods[allow_redirects]` to `never` when creating Setup Intents and Payment Intents.',
       );
     }
+    const customer = str(params, 'customer');
+    if (customer !== undefined) this.customers.require(customer, 'customer');
+    const setupFutureUsage = oneOf(params, 'setup_future_usage', ['off_session', 'on_session'] as const);
+    const offSession = bool(params, 'off_session');
+    if (offSession !== undefined && !confirm) {
+      throw invalidRequest('The parameter `off_session` can only be used when `confirm` is `true`.', { param: 'off_session' });
+    }
+    if (offSession && setupFutureUsage) throw offSessionWithSetup();
+    if (paymentMethod !== undefined) this.methods.assertUsable(paymentMethod, customer ?? null);
     const id = randomId('pi');
     const pi: PaymentIntent = {
       id,
@@ -198,7 +204,7 @@ export class PaymentIntents {
       confirmation_method: oneOf(params, 'confirmation_method', ['automatic', 'manual'] as const) ?? 'automatic',
       created: this.seconds(),
       currency,
-      customer: str(params, 'customer') ?? null,
+      customer: customer ?? null,
       description: str(params, 'description') ?? null,
       last_payment_error: null,
       latest_charge: null,
@@ -206,8 +212,9 @@ export class PaymentIntents {
       metadata: metadata(params) ?? {},
       next_action: null,
       on_behalf_of: onBehalfOf ?? null,
-      payment_method: paymentMethod ?? null,
+      payment_method: paymentMethod !== undefined ? this.methods.use(paymentMethod) : null,
       payment_method_types: types ?? ['card'],
+      setup_future_usage: setupFutureUsage ?? null,
       status: paymentMethod ? 'requires_confirmation' : 'requires_payment_method',
       transfer_data: destination ? { destination } : null,
     };
@@ -222,24 +229,28 @@ export class PaymentIntents {
     const pi = this.find(id);
     if (!CONFIRMABLE.includes(pi.status)) throw unexpectedState('confirmed', structuredClone(pi), CONFIRMABLE);
     const paymentMethod = str(params, 'payment_method');
-    if (paymentMethod !== undefined) {
-      if (!TEST_CARDS[paymentMethod]) throw noSuch('PaymentMethod', paymentMethod, 'payment_method');
-      pi.payment_method = paymentMethod;
-    }
+    const setupFutureUsage = oneOf(params, 'setup_future_usage', ['off_session', 'on_session'] as const);
+    if (bool(params, 'off_session') && (setupFutureUsage ?? pi.setup_future_usage)) throw offSessionWithSetup();
+    if (paymentMethod !== undefined) this.methods.known(paymentMethod, 'payment_method');
+    const using = paymentMethod ?? pi.payment_method;
+    if (using !== null) this.methods.assertUsable(using, pi.customer);
+    if (paymentMethod !== undefined) pi.payment_method = this.methods.use(paymentMethod);
+    if (setupFutureUsage) pi.setup_future_usage = setupFutureUsage;
     this.runConfirmation(pi, params, ctx);
     return structuredClone(pi);
   }
 
   private runConfirmation(pi: PaymentIntent, params: FormObject, ctx: OperationContext): void {
     const pm = pi.payment_method;
-    const card = pm ? TEST_CARDS[pm] : undefined;
+    const card = pm ? this.methods.card(pm) : undefined;
     if (!pm || !card) {
       throw invalidRequest(
         "You cannot confirm this PaymentIntent because it's missing a payment method. Update the PaymentIntent with a payment method and then confirm it again.",
         { code: 'payment_intent_unexpected_state', payment_intent: structuredClone(pi) },
       );
     }
-    const paymentMethod = { id: pm, object: 'payment_method', type: 'card', card: { brand: card.brand, last4: card.last4 } };
+    this.methods.assertUsable(pm, pi.customer); // it may have been spent since it was set on this PaymentIntent
+    const paymentMethod = this.methods.view(pm) ?? { id: pm, object: 'payment_method', type: 'card', card: { brand: card.brand, last4: card.last4 } };
     const declineCode = ctx.takeDecline() ?? card.decline;
     const offSession = bool(params, 'off_session') ?? false;
     if (declineCode !== undefined || (card.authentication && offSession)) {
@@ -282,6 +293,7 @@ export class PaymentIntents {
       pi.status = 'succeeded';
       pi.amount_received = pi.amount;
     }
+    this.methods.paid(pm, pi.customer, pi.setup_future_usage);
     this.record(pi, 'confirm', ctx);
   }
 
@@ -342,4 +354,12 @@ export class PaymentIntents {
     pi.amount_capturable = 0;
     pi.next_action = null;
   }
+}
+
+function offSessionWithSetup(): StripeApiError {
+  return invalidRequest(
+    'You cannot confirm with the `off_session` parameter when `setup_future_usage` is also set on the PaymentIntent ' +
+      'because you cannot set up future usages when processing payments off-session.',
+    { param: 'off_session' },
+  );
 }

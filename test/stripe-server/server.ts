@@ -7,6 +7,15 @@
  *   POST /v1/payment_intents/:id/confirm     confirm
  *   POST /v1/payment_intents/:id/capture     capture (amount_to_capture ≤ amount_capturable)
  *   POST /v1/payment_intents/:id/cancel      cancel
+ *   POST /v1/customers                       create (metadata, description, email, name)
+ *   GET  /v1/customers/:id                   retrieve
+ *   POST /v1/payment_methods                 create (type=card, card[token]=tok_visa …)
+ *   GET  /v1/payment_methods/:id             retrieve
+ *   POST /v1/payment_methods/:id/attach      attach to a Customer
+ *
+ * Stripe's rule for cards used more than once is enforced (payment-methods.ts): a PaymentMethod that paid
+ * without being attached to a Customer may not be used again (400 `payment_method_unexpected_state`); one
+ * attached (`setup_future_usage` with a `customer`, or attach) may, by its Customer's PaymentIntents.
  *
  * As on Stripe: form-encoded bodies with bracket nesting; Bearer (or Basic) auth with the secret key, else
  * 401; Stripe's error objects; `Idempotency-Key` on POST — the same key with the same method, path and
@@ -26,10 +35,15 @@ import { apiError, idempotencyMismatch, StripeApiError, unauthorized, unrecogniz
 import { FaultQueue, type FaultKind } from './faults.ts';
 import { canonical, FormError, parseForm, type FormObject } from './form.ts';
 import { PaymentIntents, randomId, type HistoryEntry, type HistoryOp, type OperationContext, type PaymentIntent } from './payment-intents.ts';
+import { Customers, type Customer } from './customers.ts';
+import { PaymentMethods, type PaymentMethod } from './payment-methods.ts';
 import { API_VERSION, buildEvent, deliver, signatureHeader, type Delivery, type EventInput, type SendOptions } from './webhooks.ts';
 
 export type { FaultKind, FaultSpec } from './faults.ts';
 export type { HistoryEntry, PaymentIntent } from './payment-intents.ts';
+export type { Customer } from './customers.ts';
+export type { PaymentMethod } from './payment-methods.ts';
+export { SPENT_MESSAGE, TEST_CARDS } from './payment-methods.ts';
 export type { Delivery, EventInput, StripeEvent } from './webhooks.ts';
 
 export interface StripeServerOptions {
@@ -63,6 +77,9 @@ interface SavedResponse {
 export interface StripeServerState {
   calls: RecordedCall[];
   paymentIntents: Map<string, PaymentIntent>;
+  customers: Map<string, Customer>;
+  /** PaymentMethods made by this server (created, or fresh ones from a test token such as pm_card_visa). */
+  paymentMethods: Map<string, PaymentMethod>;
   history: Map<string, HistoryEntry[]>;
   idempotency: Map<string, SavedResponse>;
   /** Exceptions the server did not expect (answered with 500); tests can assert there were none. */
@@ -97,6 +114,8 @@ export interface StripeServer {
 
 const MAX_BODY = 1024 * 1024;
 const PI_PATH = /^\/v1\/payment_intents\/([A-Za-z0-9_]+)(?:\/(confirm|capture|cancel))?$/;
+const CUSTOMER_PATH = /^\/v1\/customers\/([A-Za-z0-9_]+)$/;
+const PM_PATH = /^\/v1\/payment_methods\/([A-Za-z0-9_]+)(?:\/(attach))?$/;
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -124,12 +143,16 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
   const secretKey = options.secretKey ?? `sk_test_${randomBytes(18).toString('hex')}`;
   const webhookSecret = options.webhookSecret ?? `whsec_${randomBytes(24).toString('base64url')}`;
   const now = options.now ?? Date.now;
-  const intents = new PaymentIntents(now);
+  const customers = new Customers(now);
+  const methods = new PaymentMethods(now, customers);
+  const intents = new PaymentIntents(now, methods, customers);
   const faults = new FaultQueue();
 
   const state: StripeServerState = {
     calls: [],
     paymentIntents: intents.items,
+    customers: customers.items,
+    paymentMethods: methods.items,
     history: intents.history,
     idempotency: new Map(),
     internalErrors: [],
@@ -165,8 +188,15 @@ export async function startStripeServer(options: StripeServerOptions = {}): Prom
     if (key !== secretKey) throw unauthorized(`Invalid API Key provided: ${mask(key)}`);
   }
 
-  function route(method: string, path: string, params: FormObject, ctx: OperationContext): PaymentIntent {
+  function route(method: string, path: string, params: FormObject, ctx: OperationContext): PaymentIntent | Customer | PaymentMethod {
     if (path === '/v1/payment_intents' && method === 'POST') return intents.create(params, ctx);
+    if (path === '/v1/customers' && method === 'POST') return customers.create(params);
+    if (path === '/v1/payment_methods' && method === 'POST') return methods.create(params);
+    const c = CUSTOMER_PATH.exec(path);
+    if (c && method === 'GET') return customers.retrieve(c[1] as string);
+    const p = PM_PATH.exec(path);
+    if (p && !p[2] && method === 'GET') return methods.retrieve(p[1] as string);
+    if (p && p[2] === 'attach' && method === 'POST') return methods.attach(p[1] as string, params);
     const m = PI_PATH.exec(path);
     if (m) {
       const id = m[1] as string;

@@ -9,6 +9,22 @@
  *   application fee is re-stated for the captured amount (Stripe would otherwise keep the hold's fee,
  *   only capped at the captured amount).
  * - release → cancel; a hold already canceled (by us or by Stripe) counts as released.
+ * - One Customer per call, so the guest's card can be held window after window. Stripe refuses a
+ *   PaymentMethod for a second payment unless it is attached to a Customer ("This PaymentMethod was
+ *   previously used without being attached to a Customer … may not be used again"). So window 1 creates the
+ *   call's Customer (idempotency key `callplane:<callId>:w1:customer`, metadata `call_id`) and holds with
+ *   `customer` + `setup_future_usage: off_session`, which attaches the card to it once authorized; windows
+ *   2, 3, … hold with the same `customer` and `off_session: true` (the guest is not asked again; a card that
+ *   wants 3-D Secure then is declined `authentication_required`). A caller's `customerRef` (an operator's
+ *   own Customer) is used instead and nothing is created.
+ *   Where later windows get the Customer from: this process remembers it per call; otherwise (a restart,
+ *   another process) from the card itself — once window 1 was authorized the PaymentMethod is attached to
+ *   exactly that Customer (`customer` of GET /v1/payment_methods/:id), which is the only Customer Stripe
+ *   would accept it for anyway, and that holds for as long as the call lasts. Only when the card names no
+ *   Customer (Stripe's test tokens such as pm_card_visa, which are a fresh card on every use) is the
+ *   Customer asked for again through its idempotent create, which Stripe answers with the same Customer
+ *   for 24 h. Either way a hold repeated after a crash sends the same Customer, so byte-identical
+ *   parameters under its key.
  * - Idempotency keys come from the caller (`src/billing/idempotency.ts`: call id + window + operation) and
  *   go to Stripe verbatim; the SDK's own network retries reuse them, so a retried request is answered once.
  *
@@ -22,6 +38,7 @@
  */
 import Stripe from 'stripe';
 import { AppError } from '../../shared/errors.ts';
+import { idempotencyKey } from '../idempotency.ts';
 import { applicationFeeMinor } from '../meter.ts';
 import {
   PaymentDeclined,
@@ -74,6 +91,8 @@ export function holdStatus(status: Stripe.PaymentIntent.Status): ProviderHoldSta
 
 /** Holds remembered for capture (oldest forgotten first; a forgotten one costs a retrieve, nothing else). */
 const MAX_REMEMBERED_HOLDS = 10_000;
+/** Calls' Customers remembered for their next windows (a forgotten one costs a PaymentMethod retrieve). */
+const MAX_REMEMBERED_CUSTOMERS = 10_000;
 
 interface HoldFacts {
   amount: number;
@@ -86,6 +105,8 @@ export class StripeProvider implements PaymentProvider {
   private readonly feeBps: number;
   /** Holds placed by this process; a miss (another process placed it) costs one retrieve. */
   private readonly holds = new Map<string, HoldFacts>();
+  /** Call id → the call's Customer (created by this provider; a caller's customerRef is never kept here). */
+  private readonly customers = new Map<string, string>();
 
   constructor(options: StripeProviderOptions) {
     if (!options.secretKey) throw new Error('StripeProvider: secretKey is required');
@@ -107,6 +128,7 @@ export class StripeProvider implements PaymentProvider {
       : typeof stated === 'number'
         ? stated
         : applicationFeeMinor(input.amountMinor, this.feeBps);
+    const customer = await this.customerFor(input);
     const params: Stripe.PaymentIntentCreateParams = {
       amount: input.amountMinor,
       currency: input.currency.toLowerCase(),
@@ -119,7 +141,9 @@ export class StripeProvider implements PaymentProvider {
         window: String(input.window),
         ...(input.destination ? { platform_fee_minor: String(feeMinor) } : {}),
       },
-      ...(input.customerRef ? { customer: input.customerRef } : {}),
+      customer,
+      // Window 1 saves the card to the Customer (the guest is there); later windows use it off-session.
+      ...(input.window === 1 ? { setup_future_usage: 'off_session' as const } : { off_session: true }),
       ...(input.destination
         ? { transfer_data: { destination: input.destination.accountId }, application_fee_amount: feeMinor }
         : {}),
@@ -128,6 +152,10 @@ export class StripeProvider implements PaymentProvider {
     try {
       pi = await this.stripe.paymentIntents.create(params, { idempotencyKey: input.idempotencyKey });
     } catch (err) {
+      // Off-session, a card that wants 3-D Secure is declined instead of asking (requires_action below):
+      // the same dead end, and its PaymentIntent is abandoned the same way.
+      const declined = err instanceof Stripe.errors.StripeCardError && err.code === 'authentication_required' ? err.payment_intent?.id : undefined;
+      if (declined) await this.stripe.paymentIntents.cancel(declined, {}).catch(() => undefined);
       throw mapStripeError(err, 'placeHold');
     }
     if (pi.status !== 'requires_capture') {
@@ -139,6 +167,44 @@ export class StripeProvider implements PaymentProvider {
     if (this.holds.size >= MAX_REMEMBERED_HOLDS) this.holds.delete(this.holds.keys().next().value as string);
     this.holds.set(pi.id, { amount: pi.amount, destination: Boolean(input.destination), feeMinor });
     return { holdId: pi.id, status: 'held' };
+  }
+
+  /** The Customer a hold is placed for: the caller's, or the call's own (see the header). */
+  private async customerFor(input: PlaceHoldInput): Promise<string> {
+    if (input.customerRef) return input.customerRef;
+    const known = this.customers.get(input.callId);
+    if (known) return known;
+    const id = (input.window > 1 ? await this.customerOfCard(input.paymentMethodId) : null) ?? (await this.createCustomer(input.callId));
+    if (this.customers.size >= MAX_REMEMBERED_CUSTOMERS) this.customers.delete(this.customers.keys().next().value as string);
+    this.customers.set(input.callId, id);
+    return id;
+  }
+
+  /** The call's Customer; the same one however often it is asked for (idempotent, Stripe keeps keys 24 h). */
+  private async createCustomer(callId: string): Promise<string> {
+    let key: string;
+    try {
+      key = idempotencyKey(callId, 1, 'customer');
+    } catch (err) {
+      throw new AppError('internal_error', 'stripe placeHold: no idempotency key for the call\'s customer', { cause: String(err) });
+    }
+    try {
+      const customer = await this.stripe.customers.create({ metadata: { call_id: callId } }, { idempotencyKey: key });
+      return customer.id;
+    } catch (err) {
+      throw mapStripeError(err, 'placeHold');
+    }
+  }
+
+  /** The Customer the card is attached to (null: none, or a card Stripe does not know as such). */
+  private async customerOfCard(paymentMethodId: string): Promise<string | null> {
+    try {
+      const pm = await this.stripe.paymentMethods.retrieve(paymentMethodId);
+      return typeof pm.customer === 'string' ? pm.customer : (pm.customer?.id ?? null);
+    } catch (err) {
+      if (err instanceof Stripe.errors.StripeInvalidRequestError && err.code === 'resource_missing') return null;
+      throw mapStripeError(err, 'placeHold');
+    }
   }
 
   async capture(input: CaptureInput): Promise<{ captured: number }> {
