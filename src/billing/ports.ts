@@ -1,12 +1,10 @@
 /**
- * What the billing engine needs from the outside, as interfaces: the job queue (graphile-worker),
- * the link use counter, and where its notices go (users' sockets, the call's signaling peers, the
- * call's media). The engine never touches a socket, a router or a timer itself.
+ * What the billing engine needs from the outside, as interfaces: the job queue (graphile-worker) and
+ * the link use counter. Its notices go to a BillingListener (engine.ts) that the paid-call layer
+ * implements: the engine never touches a socket, a router or a timer itself.
  */
 import type { DbHandle } from '../db/database.ts';
 import type { BillingEvent } from './model.ts';
-
-export type BillingTask = 'billing_tick' | 'billing_payment';
 
 export interface TickJob {
   callId: string;
