@@ -145,7 +145,14 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
     const calls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
 
-    const payments = overrides.payments ?? createPaymentProvider(config.payments, clock);
+    // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
+    // outbox holds a connection while it asks the provider, so a shared pool could starve it.
+    let payments = overrides.payments;
+    if (!payments) {
+      const paymentsDb = config.payments.provider === 'test' ? createDatabase(databaseUrl, 4) : db;
+      if (paymentsDb !== db) cleanups.push(() => paymentsDb.destroy());
+      payments = createPaymentProvider(config.payments, clock, paymentsDb);
+    }
     const jobs = new SqlJobQueue();
     const billing = new BillingEngine({
       db,

@@ -48,6 +48,8 @@ function graphileLogger(logger: Logger): GraphileLogger {
 export function createJobPool(connectionString: string, max: number, logger: Logger): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
   pool.on('error', (error) => logger.warn({ err: error }, 'jobs: a database connection was lost; it is replaced'));
+  // A client checked out of the pool (LISTEN, a running job) reports on itself, not on the pool.
+  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'jobs: a database connection in use was lost')));
   return pool;
 }
 

@@ -152,6 +152,30 @@ export interface PaymentOpsTable {
   done_at: Timestamp | null;
 }
 
+/** The `test` payment provider's holds (src/billing/providers/test-stores.ts), as Stripe would keep them. */
+export interface TestPaymentHoldsTable {
+  hold_id: string;
+  call_id: string;
+  window: number;
+  amount_minor: number;
+  currency: string;
+  payment_method_id: string;
+  destination: ColumnType<{ accountId: string; applicationFeeMinor: number } | null, string | null, string | null>;
+  status: 'held' | 'captured' | 'released' | 'failed';
+  amount_captured_minor: ColumnType<number, number | undefined, number>;
+  released_by: 'caller' | 'provider' | null;
+  placed_at: Timestamp;
+  settled_at: Timestamp | null;
+}
+
+/** The `test` payment provider's idempotency: the first answer to each key. */
+export interface TestPaymentRepliesTable {
+  idempotency_key: string;
+  fingerprint: string;
+  outcome: ColumnType<unknown, string | null, string | null>;
+  created_at: CreatedAt;
+}
+
 export interface DB {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -165,6 +189,8 @@ export interface DB {
   links: LinksTable;
   call_billing: CallBillingTable;
   payment_ops: PaymentOpsTable;
+  test_payment_holds: TestPaymentHoldsTable;
+  test_payment_replies: TestPaymentRepliesTable;
 }
 
 export type CallRow = Selectable<CallsTable>;

@@ -77,7 +77,7 @@ t.test('active starts only when the SFU sees both transports connected; captures
   t.ok(final.duration_seconds >= inWindow2.elapsed_seconds, `ran ${final.duration_seconds} s of call time`);
   t.equal(final.billed_minutes, Math.ceil(final.duration_seconds / 60));
   t.equal(final.total_charged, (final.billed_minutes * 2).toFixed(2));
-  const holds = provider.list(callId);
+  const holds = await provider.list(callId);
   const captured = holds.reduce((sum, hold) => sum + hold.amountCapturedMinor, 0);
   t.equal(captured, final.billed_minutes * 200, 'the captures sum to ⌈seconds / 60⌉ × rate');
   t.same(holds.filter((hold) => hold.status !== 'captured' && hold.status !== 'released').map((h) => h.holdId), [], 'no hold left authorised');
@@ -101,7 +101,7 @@ t.test('media gone for longer than the grace period ends the call, billed up to 
   const expectedSeconds = Math.floor((stoppedAt - Date.parse(active.started_at)) / 1000);
   t.ok(Math.abs(ended.duration_seconds - expectedSeconds) <= 3, `billed ${ended.duration_seconds} s, media stopped after ~${expectedSeconds} s (not at the end of the 30 s grace)`);
   t.equal(ended.total_charged, (Math.ceil(ended.duration_seconds / 60) * 2).toFixed(2));
-  t.equal(provider.list(callId).reduce((sum, hold) => sum + hold.amountCapturedMinor, 0), Math.ceil(ended.duration_seconds / 60) * 200);
+  t.equal((await provider.list(callId)).reduce((sum, hold) => sum + hold.amountCapturedMinor, 0), Math.ceil(ended.duration_seconds / 60) * 200);
 });
 
 t.test('a refused next hold warns both peers over signaling, and the call ends at the paid window\'s end', async (t) => {
@@ -120,5 +120,5 @@ t.test('a refused next hold warns both peers over signaling, and the call ends a
   }
   const ended = await eventually(() => status(callId), (call) => call.status === 'completed');
   t.match(ended, { end_reason: 'billing_error', duration_seconds: 60, billed_minutes: 1, total_charged: '2.00' });
-  t.same(provider.list(callId).map((h) => [h.window, h.status, h.amountCapturedMinor]), [[1, 'captured', 200]]);
+  t.same((await provider.list(callId)).map((h) => [h.window, h.status, h.amountCapturedMinor]), [[1, 'captured', 200]]);
 });

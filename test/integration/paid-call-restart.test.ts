@@ -55,6 +55,6 @@ t.test('the restarted server ends the call after the grace period, billed up to 
   t.ok(ended.duration_seconds <= upToStop && ended.duration_seconds >= upToStop - 10, `billed ${ended.duration_seconds} s; the server stopped after ${upToStop} s and stayed down ~60 s`);
   t.equal(ended.billed_minutes, Math.ceil(ended.duration_seconds / 60));
   t.equal(ended.total_charged, (ended.billed_minutes * 2).toFixed(2));
-  const holds = provider.list(callId);
+  const holds = await provider.list(callId);
   t.same(holds.map((hold) => [hold.window, hold.status, hold.amountCapturedMinor]), [[1, 'captured', ended.billed_minutes * 200]], 'the window-1 hold captured for what was billed');
 });

@@ -70,7 +70,7 @@ t.test('initiate: 201 waiting with the seed shape, one window-1 hold, call.incom
   t.equal(call.created_at, new Date(T0).toISOString());
   t.match(res.body.signaling_token, /^st_/);
   t.match(res.body.turn_credentials, { urls: Array, username: String, credential: String });
-  const holds = provider.list(call.id);
+  const holds = await provider.list(call.id);
   t.equal(holds.length, 1);
   t.match(holds[0], { window: 1, amountMinor: 2000, currency: 'usd', status: 'held', paymentMethodId: 'pm_card_visa' });
   const incoming = await hostSocket.waitFor((m) => m.event?.name === 'call.incoming' && m.data.call.id === call.id);
@@ -106,7 +106,7 @@ t.test('seed 000: status at 270 s, end at 450 s → 8 minutes, 16.00, one captur
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: guest.token, body: { reason: 'user_ended' } });
   t.equal(ended.status, 200, JSON.stringify(ended.body));
   t.match(ended.body.call, { id: callId, status: 'completed', duration_seconds: 450, billed_minutes: 8, total_charged: '16.00', currency: 'usd', ended_at: new Date(start + 450_000).toISOString(), end_reason: 'user_ended' });
-  t.match(provider.list(callId), [{ window: 1, status: 'captured', amountCapturedMinor: 1600 }]);
+  t.match(await provider.list(callId), [{ window: 1, status: 'captured', amountCapturedMinor: 1600 }]);
   const again = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: guest.token, body: {} });
   t.equal(again.status, 409);
   t.equal(again.body.error.code, 'invalid_state');
@@ -130,7 +130,7 @@ t.test('$3/min, 10-minute windows, 23 min 30 s → 72.00 in captures 3000 + 3000
   clock.advance(3.5 * MIN);
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: host.token, body: {} });
   t.match(ended.body.call, { status: 'completed', duration_seconds: 1410, billed_minutes: 24, total_charged: '72.00', end_reason: 'host_ended' });
-  const holds = provider.list(callId);
+  const holds = await provider.list(callId);
   t.same(holds.map((h) => [h.window, h.amountMinor, h.status, h.amountCapturedMinor]), [
     [1, 3000, 'captured', 3000],
     [2, 3000, 'captured', 3000],
@@ -194,14 +194,14 @@ t.test('cancellations: a no-show, a guest ending, link expiry and a reject while
   await allDone(noShow);
   const cancelled = (await server.api(`/v1/calls/${noShow}/status`, { apiKey: true })).body.call;
   t.match(cancelled, { status: 'cancelled', end_reason: 'join_timeout', total_charged: '0.00', billed_minutes: 0 });
-  t.match(provider.list(noShow), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
+  t.match(await provider.list(noShow), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
 
   const guest = await guestFor(code);
   const leaving = (await initiate(code, guest)).body.call.id;
   const ended = await server.api(`/v1/calls/${leaving}/end`, { method: 'POST', token: guest.token, body: {} });
   t.equal(ended.status, 200);
   t.match(ended.body.call, { status: 'cancelled', end_reason: 'user_ended', total_charged: '0.00' });
-  t.match(provider.list(leaving), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
+  t.match(await provider.list(leaving), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
 
   const expiring = await link({ expires_at: new Date(clock.nowMs() + MIN).toISOString() });
   const expiringCall = (await initiate(expiring, await guestFor(expiring))).body.call.id;
@@ -209,13 +209,13 @@ t.test('cancellations: a no-show, a guest ending, link expiry and a reject while
   await tick(expiringCall, { type: 'link_expired' });
   await allDone(expiringCall);
   t.match((await server.api(`/v1/calls/${expiringCall}/status`, { apiKey: true })).body.call, { status: 'cancelled', end_reason: 'link_expired', total_charged: '0.00' });
-  t.match(provider.list(expiringCall), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
+  t.match(await provider.list(expiringCall), [{ window: 1, status: 'released', amountCapturedMinor: 0 }]);
 
   const rejected = (await initiate(code, await guestFor(code))).body.call.id;
   const reject = await server.api(`/v1/calls/${rejected}/reject`, { method: 'POST', token: host.token });
   t.equal(reject.status, 200);
   t.match(reject.body.call, { status: 'cancelled', end_reason: 'host_rejected' });
-  t.match(provider.list(rejected), [{ status: 'released' }]);
+  t.match(await provider.list(rejected), [{ status: 'released' }]);
 });
 
 t.test('a refused window-2 hold: both warned, the call ends at window 1\'s end with billing_error, window 1 captured in full', async (t) => {
@@ -240,7 +240,7 @@ t.test('a refused window-2 hold: both warned, the call ends at window 1\'s end w
   await allDone(callId);
   const final = await eventually(() => server.api(`/v1/calls/${callId}/status`, { apiKey: true }), (r) => r.body.call.status === 'completed');
   t.match(final.body.call, { status: 'completed', end_reason: 'billing_error', duration_seconds: 600, billed_minutes: 10, total_charged: '20.00' });
-  t.same(provider.list(callId).map((h) => [h.window, h.status, h.amountCapturedMinor]), [[1, 'captured', 2000]]);
+  t.same((await provider.list(callId)).map((h) => [h.window, h.status, h.amountCapturedMinor]), [[1, 'captured', 2000]]);
   const ended = await guestSocket.waitFor((m) => m.event?.name === 'call.ended' && m.data.call.id === callId);
   t.equal(ended.data.call.total_charged, '20.00');
 });
@@ -254,7 +254,7 @@ t.test('idempotent initiate and end: the same key answers the same, one hold; an
   t.equal(first.status, 201);
   t.equal(replay.status, 201);
   t.same(replay.body, first.body);
-  t.equal(provider.list(first.body.call.id).length, 1);
+  t.equal((await provider.list(first.body.call.id)).length, 1);
   const calls = await server.ctx.db.selectFrom('call_billing').select('call_id').where('guest_id', '=', guest.id).execute();
   t.equal(calls.length, 1, 'one call for one key');
   const conflict = await initiate(code, guest, 'pm_card_mastercard', key);
@@ -270,7 +270,7 @@ t.test('idempotent initiate and end: the same key answers the same, one hold; an
   t.equal(ended.status, 200);
   t.same(endedAgain.body, ended.body);
   t.match(ended.body.call, { billed_minutes: 2, total_charged: '4.00' });
-  t.same(provider.list(callId).map((h) => h.amountCapturedMinor), [400]);
+  t.same((await provider.list(callId)).map((h) => h.amountCapturedMinor), [400]);
   const endConflict = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: guest.token, headers: endKey, body: { reason: 'timeout' } });
   t.equal(endConflict.status, 409);
   t.equal(endConflict.body.error.code, 'idempotency_conflict');
@@ -282,7 +282,7 @@ t.test('a free link (0.00) runs the same lifecycle without holds', async (t) => 
   const res = await initiate(code, guest);
   t.equal(res.status, 201);
   const callId = res.body.call.id;
-  t.equal(provider.list(callId).length, 0);
+  t.equal((await provider.list(callId)).length, 0);
   await mediaConnected(callId);
   clock.advance(95_000);
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: host.token, body: {} });

@@ -55,7 +55,7 @@ const allDone = (callId: string) => eventually(() => opsOf(callId), (ops) => ops
 const eventsOf = (callId: string) =>
   server.ctx.db.selectFrom('call_events').select(['type', 'from_status', 'to_status', 'cause']).where('call_id', '=', callId).orderBy('id').execute();
 const statusOf = async (callId: string) => (await server.api(`/v1/calls/${callId}/status`, { apiKey: true })).body.call;
-const holdsOf = (callId: string) => provider.list(callId).map((h) => [h.window, h.status, h.amountCapturedMinor, h.releasedBy]);
+const holdsOf = async (callId: string) => (await provider.list(callId)).map((h) => [h.window, h.status, h.amountCapturedMinor, h.releasedBy]);
 
 /** A PaymentIntent event as Stripe sends it, signed with `secret` at `timestamp` (unix seconds, real time). */
 function stripeEvent(type: string, object: Record<string, unknown>): { event: StripeEvent; payload: string } {
@@ -73,13 +73,13 @@ const parse = (d: Delivery) => JSON.parse(d.body) as { received?: boolean; error
 
 /** Everything a refused delivery must leave untouched. */
 async function stateOf(callId: string) {
-  return { status: await statusOf(callId), events: await eventsOf(callId), ops: await opsOf(callId), holds: holdsOf(callId) };
+  return { status: await statusOf(callId), events: await eventsOf(callId), ops: await opsOf(callId), holds: await holdsOf(callId) };
 }
 
 t.test('bad signatures (wrong secret, missing, tampered, older than 300 s) are refused with 400; the call is unchanged', async (t) => {
   const { callId } = await waitingCall();
   t.equal((await server.ctx.billing.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } })).ok, true);
-  const holdId = provider.list(callId)[0]!.holdId;
+  const holdId = (await provider.list(callId))[0]!.holdId;
   const before = await stateOf(callId);
   t.equal(before.status.status, 'active');
   const signed = canceledEvent(holdId);
@@ -107,10 +107,10 @@ t.test('bad signatures (wrong secret, missing, tampered, older than 300 s) are r
   t.equal(garbage.status, 400);
 
   t.same(await stateOf(callId), before, 'status, event log, payment operations and holds unchanged');
-  t.same(holdsOf(callId), [[1, 'held', 0, null]]);
+  t.same(await holdsOf(callId), [[1, 'held', 0, null]]);
 
   // The same event within the tolerance is accepted (the refusals above were about the signature only).
-  provider.expireHold(holdId);
+  await provider.expireHold(holdId);
   const fresh = await send(signed, { timestamp: ts - 290 });
   t.equal(fresh.status, 200, fresh.body);
   t.same(parse(fresh), { received: true });
@@ -131,12 +131,12 @@ t.test('active call: Stripe cancels the live window-2 hold → ending → comple
   clock.advance(9 * MIN);
   await tick(callId, { type: 'next_hold_due', window: 3 });
   await allDone(callId);
-  t.same(holdsOf(callId), [[1, 'captured', 2000, null], [2, 'held', 0, null], [3, 'held', 0, null]]);
+  t.same(await holdsOf(callId), [[1, 'captured', 2000, null], [2, 'held', 0, null], [3, 'held', 0, null]]);
   clock.advance(15_000); // 1155 s into the call, in window 2
 
   // Stripe drops the window-2 authorisation and tells us (no metadata: found through the payment outbox).
-  const holdId = provider.list(callId).find((h) => h.window === 2)!.holdId;
-  provider.expireHold(holdId);
+  const holdId = (await provider.list(callId)).find((h) => h.window === 2)!.holdId;
+  await provider.expireHold(holdId);
   const signed = canceledEvent(holdId);
   const delivery = await send(signed);
   t.equal(delivery.status, 200, delivery.body);
@@ -152,7 +152,7 @@ t.test('active call: Stripe cancels the live window-2 hold → ending → comple
     { type: 'hold_canceled', from_status: 'active', to_status: 'ending', cause: 'billing_error' },
     { type: 'final_capture_done', from_status: 'ending', to_status: 'completed', cause: null },
   ]);
-  t.same(holdsOf(callId), [[1, 'captured', 2000, null], [2, 'released', 0, 'provider'], [3, 'released', 0, 'caller']], 'nothing captured from the cancelled hold; the other one released');
+  t.same(await holdsOf(callId), [[1, 'captured', 2000, null], [2, 'released', 0, 'provider'], [3, 'released', 0, 'caller']], 'nothing captured from the cancelled hold; the other one released');
   t.same(
     (await opsOf(callId)).map((op) => [op.op, op.window, op.status, op.amount_minor]),
     [['hold', 1, 'done', 2000], ['hold', 2, 'done', 2000], ['capture', 1, 'done', 2000], ['hold', 3, 'done', 2000], ['release', 3, 'done', 0]],
@@ -169,8 +169,8 @@ t.test('active call: Stripe cancels the live window-2 hold → ending → comple
 
 t.test('waiting call: Stripe cancels the window-1 hold → cancelled with billing_error, nothing charged', async (t) => {
   const { callId } = await waitingCall();
-  const holdId = provider.list(callId)[0]!.holdId;
-  provider.expireHold(holdId);
+  const holdId = (await provider.list(callId))[0]!.holdId;
+  await provider.expireHold(holdId);
   const signed = canceledEvent(holdId, { call_id: callId, window: '1' }); // our intents carry the call id: a key lookup
   const delivery = await send(signed);
   t.equal(delivery.status, 200, delivery.body);
@@ -179,7 +179,7 @@ t.test('waiting call: Stripe cancels the window-1 hold → cancelled with billin
   t.same((await eventsOf(callId)).at(-1), { type: 'hold_canceled', from_status: 'waiting', to_status: 'cancelled', cause: 'billing_error' });
   await allDone(callId);
   t.same((await opsOf(callId)).map((op) => op.op), ['hold'], 'no capture, no release');
-  t.same(holdsOf(callId), [[1, 'released', 0, 'provider']]);
+  t.same(await holdsOf(callId), [[1, 'released', 0, 'provider']]);
 
   const after = await stateOf(callId);
   const again = await deliver(WEBHOOK_URL, signed.event, delivery.header, delivery.payload);
@@ -192,8 +192,8 @@ t.test('other events, unknown intents and our own releases are received (200) an
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: guestToken, body: {} });
   t.equal(ended.status, 200);
   await allDone(callId);
-  const holdId = provider.list(callId)[0]!.holdId;
-  t.same(holdsOf(callId), [[1, 'released', 0, 'caller']]);
+  const holdId = (await provider.list(callId))[0]!.holdId;
+  t.same(await holdsOf(callId), [[1, 'released', 0, 'caller']]);
   const before = await stateOf(callId);
 
   for (const signed of [

@@ -184,7 +184,7 @@ async function simulate(o: Sim) {
     clock.set(next.at);
     await apply(next.event);
   }
-  return { snapshot: snapshot!, holds: provider.list(callId), executed, replayMismatches };
+  return { snapshot: snapshot!, holds: await provider.list(callId), executed, replayMismatches };
 }
 
 function problemsOf(o: Sim, r: Awaited<ReturnType<typeof simulate>>): string[] {

@@ -1,7 +1,11 @@
 /**
  * The in-process payment provider: the embedded default and the demo page, and the provider of
- * every billing test. It keeps holds in a Map and mimics Stripe's test PaymentMethods and
- * Stripe's idempotency, strictly enough that a double capture or a forgotten hold fails a test.
+ * every billing test. It mimics Stripe's test PaymentMethods and Stripe's idempotency, strictly
+ * enough that a double capture or a forgotten hold fails a test.
+ *
+ * Its holds and idempotency replies live in a store (./test-stores.ts): in memory by default
+ * (`new TestPaymentProvider()`, tests), or in the server's database (`payments.provider: test`,
+ * built by createPaymentProvider), where they survive a restart as Stripe's would.
  *
  * Cards (Stripe test PaymentMethod ids):
  *   succeed: pm_card_visa, pm_card_visa_debit, pm_card_mastercard, pm_card_amex
@@ -24,6 +28,10 @@ import {
   type ProviderHoldStatus,
   type ReleaseInput,
 } from './types.ts';
+import { MemoryTestPaymentStore, type TestHold, type TestHoldAccess, type TestPaymentStore } from './test-stores.ts';
+
+export { MemoryTestPaymentStore, PgTestPaymentStore } from './test-stores.ts';
+export type { TestHold, TestPaymentStore } from './test-stores.ts';
 
 export const DECLINE_AFTER_FIRST_HOLD_CARD = 'pm_card_callplane_declineAfterFirstHold';
 
@@ -42,29 +50,15 @@ export const TEST_CARDS: Readonly<Record<string, string | null>> = {
   [DECLINE_AFTER_FIRST_HOLD_CARD]: null,
 };
 
-export interface TestHold {
-  holdId: string;
-  callId: string;
-  window: number;
-  amountMinor: number;
-  currency: string;
-  paymentMethodId: string;
-  destination: { accountId: string; applicationFeeMinor: number } | null;
-  status: ProviderHoldStatus;
-  amountCapturedMinor: number;
-  /** Who ended the hold: our release call, or the provider (authorisation expired). */
-  releasedBy: 'caller' | 'provider' | null;
-  placedAtMs: number;
-  settledAtMs: number | null;
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
 function declineMessage(code: string): string {
   if (code === 'insufficient_funds') return 'Your card has insufficient funds.';
   if (code === 'expired_card') return 'Your card has expired.';
   if (code === 'resource_missing') return 'No such PaymentMethod.';
   return 'Your card was declined.';
+}
+
+function notFound(holdId: string): AppError {
+  return new AppError('not_found', `no such hold ${holdId}`, { hold_id: holdId });
 }
 
 function invalidState(hold: TestHold, operation: string): AppError {
@@ -76,21 +70,19 @@ function invalidState(hold: TestHold, operation: string): AppError {
 
 export class TestPaymentProvider implements PaymentProvider {
   private readonly clock: Clock;
-  private readonly holds = new Map<string, TestHold>();
-  /** Idempotency: key → what was asked and what was answered (successes and declines alike, like Stripe). */
-  private readonly replies = new Map<string, { fingerprint: string; outcome: Outcome }>();
-  private sequence = 0;
+  private readonly store: TestPaymentStore;
   private outages = 0;
 
-  constructor(options: { clock?: Clock } = {}) {
+  constructor(options: { clock?: Clock; store?: TestPaymentStore } = {}) {
     this.clock = options.clock ?? systemClock;
+    this.store = options.store ?? new MemoryTestPaymentStore();
   }
 
   async placeHold(input: PlaceHoldInput): Promise<{ holdId: string; status: 'held' }> {
     const { callId, window, amountMinor, currency, paymentMethodId, idempotencyKey } = input;
     const destination = input.destination ?? null;
     const fingerprint = JSON.stringify(['hold', callId, window, amountMinor, currency, paymentMethodId, input.customerRef ?? null, destination]);
-    return this.once(idempotencyKey, fingerprint, () => {
+    return this.once(idempotencyKey, fingerprint, async (holds) => {
       if (!Number.isSafeInteger(amountMinor) || amountMinor < 1) throw new AppError('validation_failed', `hold amount must be a positive integer (got ${amountMinor})`);
       if (!/^[a-z]{3}$/.test(currency)) throw new AppError('validation_failed', `currency must be a lowercase ISO code (got ${currency})`);
       const fee = destination?.applicationFeeMinor;
@@ -102,78 +94,66 @@ export class TestPaymentProvider implements PaymentProvider {
       if (paymentMethodId === DECLINE_AFTER_FIRST_HOLD_CARD && window > 1) {
         throw new PaymentDeclined('insufficient_funds', declineMessage('insufficient_funds'));
       }
-      this.sequence += 1;
-      const holdId = `pi_test_${String(this.sequence).padStart(8, '0')}`;
-      this.holds.set(holdId, {
-        holdId,
-        callId,
-        window,
-        amountMinor,
-        currency,
-        paymentMethodId,
-        destination,
-        status: 'held',
-        amountCapturedMinor: 0,
-        releasedBy: null,
-        placedAtMs: this.clock.nowMs(),
-        settledAtMs: null,
-      });
+      const holdId = await holds.add({ callId, window, amountMinor, currency, paymentMethodId, destination, placedAtMs: this.clock.nowMs() });
       return { holdId, status: 'held' as const };
     });
   }
 
   async capture(input: CaptureInput): Promise<{ captured: number }> {
     const fingerprint = JSON.stringify(['capture', input.holdId, input.amountMinor]);
-    return this.once(input.idempotencyKey, fingerprint, () => {
-      const hold = this.hold(input.holdId);
+    return this.once(input.idempotencyKey, fingerprint, async (holds) => {
+      const hold = await this.hold(holds, input.holdId);
       if (hold.status !== 'held') throw invalidState(hold, 'capture');
       if (!Number.isSafeInteger(input.amountMinor) || input.amountMinor < 1 || input.amountMinor > hold.amountMinor) {
         throw new AppError('validation_failed', `capture must be between 1 and the held ${hold.amountMinor} (got ${input.amountMinor})`);
       }
       // A partial capture releases the rest of the authorisation, as Stripe's does.
-      Object.assign(hold, { status: 'captured', amountCapturedMinor: input.amountMinor, settledAtMs: this.clock.nowMs() });
+      await holds.update(hold.holdId, { status: 'captured', amountCapturedMinor: input.amountMinor, settledAtMs: this.clock.nowMs() });
       return { captured: input.amountMinor };
     });
   }
 
   async release(input: ReleaseInput): Promise<void> {
     const fingerprint = JSON.stringify(['release', input.holdId]);
-    await this.once(input.idempotencyKey, fingerprint, () => {
-      const hold = this.hold(input.holdId);
+    await this.once(input.idempotencyKey, fingerprint, async (holds) => {
+      const hold = await this.hold(holds, input.holdId);
       // An authorisation the provider already dropped is released: our release just acknowledges it, once.
       if (hold.status === 'released' && hold.releasedBy === 'provider') {
-        hold.releasedBy = 'caller';
+        await holds.update(hold.holdId, { releasedBy: 'caller' });
         return undefined;
       }
       if (hold.status !== 'held') throw invalidState(hold, 'release');
-      Object.assign(hold, { status: 'released', releasedBy: 'caller', settledAtMs: this.clock.nowMs() });
+      await holds.update(hold.holdId, { status: 'released', releasedBy: 'caller', settledAtMs: this.clock.nowMs() });
       return undefined;
     });
   }
 
   async retrieve(holdId: string): Promise<{ status: ProviderHoldStatus; amountCapturedMinor: number }> {
     this.outage();
-    const hold = this.hold(holdId);
+    const hold = await this.store.find(holdId);
+    if (!hold) throw notFound(holdId);
     return { status: hold.status, amountCapturedMinor: hold.amountCapturedMinor };
   }
 
   // ---- test hooks -------------------------------------------------------------------------
 
-  /** The next `count` calls fail with ProviderUnavailable before reaching the "provider" (nothing recorded). */
+  /** The next `count` calls of this instance fail with ProviderUnavailable before reaching the "provider" (nothing recorded). */
   failNext(count = 1): void {
     this.outages += count;
   }
 
   /** The authorisation lapsed (Stripe drops uncaptured holds after 7 days): captures now fail. */
-  expireHold(holdId: string): void {
-    const hold = this.hold(holdId);
-    if (hold.status !== 'held') throw invalidState(hold, 'expire');
-    Object.assign(hold, { status: 'released', releasedBy: 'provider', settledAtMs: this.clock.nowMs() });
+  async expireHold(holdId: string): Promise<void> {
+    await this.store.atomically(async (holds) => {
+      const hold = await this.hold(holds, holdId);
+      if (hold.status !== 'held') throw invalidState(hold, 'expire');
+      await holds.update(holdId, { status: 'released', releasedBy: 'provider', settledAtMs: this.clock.nowMs() });
+    });
   }
 
   /** Copies of the holds (of one call, or all), in the order they were placed. */
-  list(callId?: string): TestHold[] {
-    return [...this.holds.values()].filter((hold) => callId === undefined || hold.callId === callId).map((hold) => ({ ...hold }));
+  list(callId?: string): Promise<TestHold[]> {
+    return this.store.list(callId);
   }
 
   // ---- internals --------------------------------------------------------------------------
@@ -185,35 +165,19 @@ export class TestPaymentProvider implements PaymentProvider {
     }
   }
 
-  private hold(holdId: string): TestHold {
-    const hold = this.holds.get(holdId);
-    if (!hold) throw new AppError('not_found', `no such hold ${holdId}`, { hold_id: holdId });
+  private async hold(holds: TestHoldAccess, holdId: string): Promise<TestHold> {
+    const hold = await holds.get(holdId);
+    if (!hold) throw notFound(holdId);
     return hold;
   }
 
   /**
-   * Runs `operation` once per idempotency key: the same key with the same arguments replays the
-   * first answer (value or error); with other arguments it is an idempotency_conflict.
+   * Runs `operation` once per idempotency key (atomically, in the store): the same key with the same
+   * arguments replays the first answer (value or error); with other arguments it is an idempotency_conflict.
    */
-  private once<T>(key: string, fingerprint: string, operation: () => T): T {
+  private async once<T>(key: string, fingerprint: string, operation: (holds: TestHoldAccess) => Promise<T>): Promise<T> {
     this.outage();
     if (!key) throw new AppError('validation_failed', 'an idempotency key is required');
-    const previous = this.replies.get(key);
-    if (previous) {
-      if (previous.fingerprint !== fingerprint) {
-        throw new AppError('idempotency_conflict', `idempotency key ${key} was used with other arguments`, { idempotency_key: key });
-      }
-      if (!previous.outcome.ok) throw previous.outcome.error;
-      return previous.outcome.value as T;
-    }
-    let outcome: Outcome;
-    try {
-      outcome = { ok: true, value: operation() };
-    } catch (error) {
-      outcome = { ok: false, error };
-    }
-    this.replies.set(key, { fingerprint, outcome });
-    if (!outcome.ok) throw outcome.error;
-    return outcome.value as T;
+    return this.store.once(key, fingerprint, operation);
   }
 }
