@@ -6,10 +6,10 @@
 import Stripe from 'stripe';
 import t, { type Test } from 'tap';
 import { idempotencyKey } from '../../src/billing/idempotency.ts';
-import { StripeProvider, type StripeProviderOptions } from '../../src/billing/providers/stripe.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { canonical } from '../stripe-server/form.ts';
-import { SPENT_MESSAGE, startStripeServer, type StripeServer } from '../stripe-server/server.ts';
+import { SPENT_MESSAGE, startStripeServer } from '../stripe-server/server.ts';
+import { failure, providerFor } from '../helpers/stripe.ts';
 
 const CALL = '01JCALLCUSTOMER00000000000';
 const key = (window: number, op: 'hold' | 'capture' | 'release') => idempotencyKey(CALL, window, op);
@@ -21,18 +21,9 @@ async function setup(t: Test) {
   const server = await startStripeServer();
   t.teardown(() => server.close());
   const sdk = new Stripe(server.secretKey, { host: server.host, port: server.port, protocol: 'http', maxNetworkRetries: 0, telemetry: false });
-  return { server, sdk, provider: makeProvider(server) };
+  return { server, sdk, provider: providerFor(server) };
 }
 
-function makeProvider(server: StripeServer, options: Partial<StripeProviderOptions> = {}) {
-  return new StripeProvider({
-    secretKey: server.secretKey,
-    apiBase: { host: server.host, port: server.port, protocol: 'http' },
-    timeoutMs: 2000,
-    maxNetworkRetries: 0,
-    ...options,
-  });
-}
 
 /** A guest's card as Stripe.js hands it over: a PaymentMethod of its own, attached to nobody. */
 async function guestCard(sdk: Stripe, token = 'tok_visa'): Promise<string> {
@@ -50,15 +41,6 @@ const hold = (window: number, paymentMethodId: string, extra: Record<string, unk
   ...extra,
 });
 
-async function failure(t: Test, p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  t.fail('expected a rejection');
-  return undefined;
-}
 
 t.test('three windows on one card: one Customer, the card saved on window 1 and held off-session after', async (t) => {
   const { server, sdk, provider } = await setup(t);
@@ -141,7 +123,7 @@ t.test('a placeHold repeated after a crash is replayed: one Customer, one Paymen
   const { server, sdk, provider } = await setup(t);
   const pm = await guestCard(sdk);
   const first = await provider.placeHold(hold(1, pm));
-  const restarted = makeProvider(server); // nothing remembered
+  const restarted = providerFor(server); // nothing remembered
   const again = await restarted.placeHold(hold(1, pm));
   t.equal(again.holdId, first.holdId);
   const customerCalls = server.state.callsTo('POST', CUSTOMER_CREATE);
@@ -155,8 +137,8 @@ t.test('a placeHold repeated after a crash is replayed: one Customer, one Paymen
   // Window 2 from yet another process: the same Customer (the one the card is attached to), and its
   // repetition is replayed too.
   const customerId = [...server.state.customers.keys()][0];
-  const w2 = await makeProvider(server).placeHold(hold(2, pm));
-  const w2again = await makeProvider(server).placeHold(hold(2, pm));
+  const w2 = await providerFor(server).placeHold(hold(2, pm));
+  const w2again = await providerFor(server).placeHold(hold(2, pm));
   t.equal(w2again.holdId, w2.holdId);
   const w2creates = server.state.callsTo('POST', PI_CREATE).slice(2);
   t.same(w2creates.map((c) => [c.idempotencyKey, c.status, c.replayed]), [[key(2, 'hold'), 200, false], [key(2, 'hold'), 200, true]]);
@@ -172,11 +154,11 @@ t.test('a crash between the Customer and the hold, and a lost Customer answer: s
   const pm = await guestCard(sdk);
   // The Customer is made, then the hold's request fails before Stripe sees it (the process dies, say).
   server.faults.next({ kind: 'http500', path: PI_CREATE });
-  const provider = makeProvider(server);
+  const provider = providerFor(server);
   t.match(await failure(t, provider.placeHold(hold(1, pm))), { code: 'service_unavailable', retryable: true });
   t.equal(server.state.customers.size, 1);
   t.equal(server.state.paymentIntents.size, 0);
-  const placed = await makeProvider(server).placeHold(hold(1, pm));
+  const placed = await providerFor(server).placeHold(hold(1, pm));
   t.equal(server.state.customers.size, 1, 'the retry found the same Customer');
   t.equal(server.state.paymentIntents.get(placed.holdId)?.customer, [...server.state.customers.keys()][0]);
 

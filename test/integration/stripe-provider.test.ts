@@ -6,7 +6,8 @@ import { idempotencyKey } from '../../src/billing/idempotency.ts';
 import { captureFeeMinor, StripeProvider, type StripeProviderOptions } from '../../src/billing/providers/stripe.ts';
 import { PaymentDeclined, ProviderUnavailable } from '../../src/billing/providers/types.ts';
 import { AppError } from '../../src/shared/errors.ts';
-import { startStripeServer, type StripeServer } from '../stripe-server/server.ts';
+import { startStripeServer } from '../stripe-server/server.ts';
+import { failure, providerFor } from '../helpers/stripe.ts';
 
 const CALL = '01JCALLSTRIPE0000000000000';
 const key = (window: number, op: 'hold' | 'capture' | 'release') => idempotencyKey(CALL, window, op);
@@ -16,19 +17,10 @@ const CAPTURE = /\/capture$/;
 async function setup(t: Test, options: Partial<StripeProviderOptions> = {}) {
   const server = await startStripeServer();
   t.teardown(() => server.close());
-  const provider = makeProvider(server, options);
+  const provider = providerFor(server, options);
   return { server, provider };
 }
 
-function makeProvider(server: StripeServer, options: Partial<StripeProviderOptions> = {}) {
-  return new StripeProvider({
-    secretKey: server.secretKey,
-    apiBase: { host: server.host, port: server.port, protocol: 'http' },
-    timeoutMs: 2000,
-    maxNetworkRetries: 0,
-    ...options,
-  });
-}
 
 const hold = (window = 1, extra: Record<string, unknown> = {}) => ({
   callId: CALL,
@@ -40,16 +32,6 @@ const hold = (window = 1, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** The error a promise rejects with (fails the test if it resolves). */
-async function failure(t: Test, p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  t.fail('expected a rejection');
-  return undefined;
-}
 
 t.test('hold, partial capture: a manual-capture PaymentIntent, captured once for the amount', async (t) => {
   const { server, provider } = await setup(t);
@@ -144,7 +126,7 @@ t.test('idempotent placeHold: the same key gives the same PaymentIntent, replaye
 
 t.test('timeout: ProviderUnavailable after the configured timeout; attempts as configured, one key', async (t) => {
   const { server } = await setup(t);
-  const once = makeProvider(server, { timeoutMs: 500, maxNetworkRetries: 0 });
+  const once = providerFor(server, { timeoutMs: 500, maxNetworkRetries: 0 });
   server.faults.next({ kind: 'timeout', path: CREATE });
   let started = performance.now();
   const err = await failure(t, once.placeHold(hold()));
@@ -155,7 +137,7 @@ t.test('timeout: ProviderUnavailable after the configured timeout; attempts as c
   t.equal(server.state.callsTo('POST', CREATE).length, 1, 'maxNetworkRetries 0: one attempt');
 
   // maxNetworkRetries 2: three attempts (backoff 0.25–0.5 s, then 0.5–1 s), all under the caller's key.
-  const retrying = makeProvider(server, { timeoutMs: 500, maxNetworkRetries: 2 });
+  const retrying = providerFor(server, { timeoutMs: 500, maxNetworkRetries: 2 });
   server.faults.next({ kind: 'timeout', path: CREATE, times: 3 });
   started = performance.now();
   t.type(await failure(t, retrying.placeHold(hold(2))), ProviderUnavailable);
@@ -168,7 +150,7 @@ t.test('timeout: ProviderUnavailable after the configured timeout; attempts as c
 
 t.test('a lost answer (Stripe did it, the response timed out): the retry is replayed, one hold', async (t) => {
   const { server } = await setup(t);
-  const provider = makeProvider(server, { timeoutMs: 500, maxNetworkRetries: 1 });
+  const provider = providerFor(server, { timeoutMs: 500, maxNetworkRetries: 1 });
   server.faults.next({ kind: 'timeout', path: CREATE, process: true });
   const placed = await provider.placeHold(hold());
   const attempts = server.state.callsTo('POST', CREATE);
@@ -180,7 +162,7 @@ t.test('a lost answer (Stripe did it, the response timed out): the retry is repl
   server.faults.next({ kind: 'http500', path: CAPTURE, process: true, times: 2 });
   const lost = await failure(t, provider.capture({ holdId: placed.holdId, amountMinor: 2000, idempotencyKey: key(1, 'capture') }));
   t.type(lost, ProviderUnavailable);
-  const restarted = makeProvider(server);
+  const restarted = providerFor(server);
   t.same(await restarted.capture({ holdId: placed.holdId, amountMinor: 2000, idempotencyKey: key(1, 'capture') }), { captured: 2000 });
   t.equal(server.state.historyOf(placed.holdId, 'capture').length, 1, 'captured exactly once');
   t.equal(server.state.callsTo('POST', CAPTURE).at(-1)?.replayed, true);
@@ -188,7 +170,7 @@ t.test('a lost answer (Stripe did it, the response timed out): the retry is repl
 
 t.test('http500 and dropped connections: ProviderUnavailable; a transient one is retried by the SDK', async (t) => {
   const { server } = await setup(t);
-  const provider = makeProvider(server, { maxNetworkRetries: 1 });
+  const provider = providerFor(server, { maxNetworkRetries: 1 });
   server.faults.next({ kind: 'http500', path: CREATE, times: 2 });
   const err = await failure(t, provider.placeHold(hold()));
   t.type(err, ProviderUnavailable);
@@ -200,7 +182,7 @@ t.test('http500 and dropped connections: ProviderUnavailable; a transient one is
   t.same(server.state.callsTo('POST', CREATE).slice(2).map((c) => c.status), [500, 200]);
 
   // The SDK retries a reset connection once even with maxNetworkRetries 0 (same key): two resets fail.
-  const noRetries = makeProvider(server, { maxNetworkRetries: 0 });
+  const noRetries = providerFor(server, { maxNetworkRetries: 0 });
   server.faults.next({ kind: 'close', path: /\/v1\/payment_intents\/pi_/, times: 2 });
   t.type(await failure(t, noRetries.retrieve(placed.holdId)), ProviderUnavailable);
   t.equal(server.state.callsTo('GET', /\/v1\/payment_intents\/pi_/).length, 2);
@@ -230,17 +212,17 @@ t.test('destination charges: transfer_data + application_fee_amount; the fee res
   t.equal(server.state.paymentIntents.get(a.holdId)?.application_fee_amount, 124);
 
   // A hold placed by another process (restart): the provider reads the fee back from the PaymentIntent.
-  const b = await makeProvider(server).placeHold(hold(2, { amountMinor: 1999, destination }));
+  const b = await providerFor(server).placeHold(hold(2, { amountMinor: 1999, destination }));
   const gets = server.state.callsTo('GET', /\/v1\/payment_intents\/pi_/).length;
   await provider.capture({ holdId: b.holdId, amountMinor: 1999, idempotencyKey: key(2, 'capture') });
   t.equal(server.state.callsTo('GET', /\/v1\/payment_intents\/pi_/).length, gets + 1, 'one retrieve first');
   t.same(server.state.callsTo('POST', CAPTURE)[1]?.params, { amount_to_capture: '1999', application_fee_amount: '249' }, 'full capture: the hold fee');
 
   // Without a stated fee, the configured platformFeeBps applies (floor).
-  const fallback = makeProvider(server, { platformFeeBps: 1000 });
+  const fallback = providerFor(server, { platformFeeBps: 1000 });
   const c = await fallback.placeHold(hold(3, { amountMinor: 1999, destination: { accountId: 'acct_host1' } }));
   t.equal(server.state.paymentIntents.get(c.holdId)?.application_fee_amount, 199, 'floor(199.9)');
-  t.throws(() => makeProvider(server, { platformFeeBps: 10_001 }), /basis points/);
+  t.throws(() => providerFor(server, { platformFeeBps: 10_001 }), /basis points/);
 });
 
 t.test('capture twice: the second (new key) fails as invalid_state, the same key replays; one capture', async (t) => {
