@@ -31,10 +31,13 @@ import type { ObjectStorage } from './storage/types.ts';
 import { ScaledClock, systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
+import { newId } from './shared/ids.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
   config: Readonly<Config>;
+  /** This server process (a ULID per start): what holds its in-progress idempotency keys. */
+  instanceId: string;
   logger: Logger;
   clock: Clock;
   registry: Registry;
@@ -83,6 +86,7 @@ export interface ContextOverrides {
 export async function createContext(config: Readonly<Config>, overrides: ContextOverrides = {}): Promise<AppContext> {
   const logger = overrides.logger ?? createLogger(config.log);
   const clock = overrides.clock ?? (config.clock.scale === 1 ? systemClock : new ScaledClock(config.clock.scale, Date.parse(config.clock.anchor!)));
+  const instanceId = newId();
   const cleanups: Array<() => Promise<void> | void> = [];
   const close = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) {
@@ -179,6 +183,9 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     billing.listen(paidCallEvents);
     wireCallEvents(sfu, calls, paidCallEvents, logger);
 
+    // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
+    // that fell due while the server was down waits for the gap's outcome instead of capturing.
+    await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
@@ -188,13 +195,13 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     // Before the pool and the database close: running jobs finish, no new ones start.
     cleanups.push(() => runner.stop());
-    await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at, decideAt) => paidCallEvents.openGap(callId, at, decideAt) });
     paidCallEvents.startHeartbeat();
     // Graceful stop: a last heartbeat, so calls interrupted by the restart are billed up to now.
     cleanups.push(() => paidCallEvents.stopHeartbeat());
 
     return {
       config,
+      instanceId,
       logger,
       clock,
       registry,

@@ -33,7 +33,7 @@ export interface RunningServer {
 export async function startServer(config: Readonly<Config>, overrides: ContextOverrides = {}): Promise<RunningServer> {
   const ctx = await createContext(config, overrides);
   let shuttingDown = false;
-  const idempotency = new IdempotencyStore(ctx.db, ctx.clock);
+  const idempotency = new IdempotencyStore(ctx.db, ctx.clock, ctx.instanceId);
   const rateLimiter = new RateLimiter(config.rate_limits, ctx.clock);
   let http: HttpServer;
   try {

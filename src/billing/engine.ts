@@ -47,6 +47,11 @@ function partiesOf(row: Pick<CallBillingRow, 'call_id' | 'link_id' | 'host_id' |
   return { callId: row.call_id, linkId: row.link_id, hostId: row.host_id, guestId: row.guest_id };
 }
 
+/** Snapshots stored before a field existed read it as its initial value. */
+function normalizeSnapshot(stored: BillingSnapshot): BillingSnapshot {
+  return { ...stored, mediaGapSinceMs: stored.mediaGapSinceMs ?? null, endRequest: stored.endRequest ?? null };
+}
+
 export class BillingEngine {
   private listener: BillingListener | null = null;
 
@@ -65,7 +70,7 @@ export class BillingEngine {
     let query = db.selectFrom('call_billing').selectAll().where('call_id', '=', callId);
     if (forUpdate) query = query.forUpdate();
     const row = await query.executeTakeFirst();
-    return row ? { row, snapshot: row.snapshot as BillingSnapshot, parties: partiesOf(row) } : undefined;
+    return row ? { row, snapshot: normalizeSnapshot(row.snapshot as BillingSnapshot), parties: partiesOf(row) } : undefined;
   }
 
   /** Creates the call's billing (initiate accepted → pending) inside the caller's transaction; throws on refusal. */

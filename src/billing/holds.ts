@@ -8,7 +8,6 @@ import {
   chargeMinor,
   holdAmountMinor,
   lastWindow,
-  secondsBetween,
   windowChargeMinor,
   windowEndSeconds,
   windowStartSeconds,
@@ -108,12 +107,14 @@ export function heldThroughSeconds(s: BillingSnapshot): number {
 }
 
 /**
- * Where the meter stops for a call asked to stop at `requestedAtMs`: never before what was
- * already captured at a boundary (captures are not reversed), never past the held money.
+ * Where the meter stops, in milliseconds after the start, for a call asked to stop at `requestedAtMs`.
+ * Active time is media time: an open media gap stops it at the gap's start. It never stops before
+ * what boundaries already captured (captures are not reversed), nor past the held money.
  */
-export function stopSeconds(s: BillingSnapshot, requestedAtMs: number): number {
-  const capturedThrough = windowStartSeconds(s.currentWindow, s.windowSeconds);
-  return Math.min(Math.max(secondsBetween(s.startedAtMs!, requestedAtMs), capturedThrough), heldThroughSeconds(s));
+export function stopOffsetMs(s: BillingSnapshot, requestedAtMs: number): number {
+  const at = s.mediaGapSinceMs !== null ? Math.min(requestedAtMs, s.mediaGapSinceMs) : requestedAtMs;
+  const capturedThroughMs = windowStartSeconds(s.currentWindow, s.windowSeconds) * 1000;
+  return Math.min(Math.max(at - s.startedAtMs!, 0, capturedThroughMs), heldThroughSeconds(s) * 1000);
 }
 
 /**

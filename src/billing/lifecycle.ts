@@ -3,8 +3,8 @@
  * creating a call's snapshot, stopping the meter (active → ending), failing a capture, and the
  * status figures of a call at an instant.
  */
-import { atOffset, findHold, placesHolds, releaseAllHeld, settle, settlementEffects, stopSeconds, updateHold } from './holds.ts';
-import { defaultHoldLeadSeconds, finalSummary, meterConfigProblem, meterStatus, type MeterStatus } from './meter.ts';
+import { findHold, placesHolds, releaseAllHeld, settle, settlementEffects, stopOffsetMs, updateHold } from './holds.ts';
+import { defaultHoldLeadSeconds, durationSeconds, finalSummary, meterConfigProblem, meterStatus, type MeterStatus } from './meter.ts';
 import type { BillingEffect, BillingSnapshot, EndReason, EventOf, InitiateAccepted } from './model.ts';
 
 export const DEFAULT_GRACE_SECONDS = 30;
@@ -50,6 +50,8 @@ export function newSnapshot(e: InitiateAccepted, now: number): BillingSnapshot {
     cutoffWindow: null,
     endedAtMs: null,
     meterStoppedAtMs: null,
+    mediaGapSinceMs: null,
+    endRequest: null,
     endReason: null,
     declineCode: null,
     holds: [],
@@ -67,18 +69,20 @@ export function statusNotice(to: 'host' | 'guest' | 'both', data: Record<string,
 }
 
 /**
- * Active → ending: the meter stops at `requestedAtMs` (clamped by stopSeconds()), the last
- * window(s) are captured for what they cost and every other held hold is released.
+ * Active → ending: the meter stops at `requestedAtMs` (or at the open media gap's start, clamped by
+ * stopOffsetMs()), the last window(s) are captured for what they cost and every other held hold is
+ * released.
  */
 export function enterEnding(s: BillingSnapshot, requestedAtMs: number, reason: EndReason, now: number): Partial<BillingSnapshot> {
-  const activeSeconds = stopSeconds(s, requestedAtMs);
+  const stopMs = stopOffsetMs(s, requestedAtMs);
+  const activeSeconds = durationSeconds(stopMs);
   const { settlement, holds } = settle(s, activeSeconds);
   return {
     holds,
     settlement,
     endReason: reason,
     endedAtMs: now,
-    meterStoppedAtMs: atOffset(s, activeSeconds),
+    meterStoppedAtMs: s.startedAtMs! + stopMs,
     capturedMinor: s.capturedMinor + settlement.finalCaptureMinor,
     ...finalSummary(activeSeconds, s.rateMinor),
   };

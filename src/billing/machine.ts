@@ -43,6 +43,8 @@ import type {
   BillingState,
   CallEventRecord,
   EndReason,
+  EndRequest,
+  EndRequestFields,
   EventOf,
   Role,
 } from './model.ts';
@@ -78,18 +80,41 @@ function cancelWaiting<T extends 'guest_ended' | 'host_rejected' | 'join_timeout
   event: T,
   reason: EndReason,
   guard?: (c: Ctx<EventOf<T>>) => string | null,
+  /** Who asked, for the ends a participant sends (kept so that a retry of the request is recognised). */
+  endedBy?: Role,
 ): TransitionRule {
   return rule<T>({
     from: 'waiting',
     event,
     to: 'cancelled',
     ...(guard ? { guard } : {}),
-    update: ({ s, now }) => ({ holds: releaseAllHeld(s).holds, endReason: reason, endedAtMs: now, totalChargedMinor: 0, billedMinutes: 0 }),
+    update: ({ s, e, now }) => ({
+      holds: releaseAllHeld(s).holds,
+      endReason: reason,
+      endedAtMs: now,
+      totalChargedMinor: 0,
+      billedMinutes: 0,
+      ...(endedBy ? { endRequest: endRequestOf(e as EndRequestFields, endedBy, now) } : {}),
+    }),
     effects: ({ s }) => [...releaseAllHeld(s).effects, { type: 'end_media', reason }, status('both', { status: 'cancelled', reason })],
   });
 }
 
 const endReasonOf = (by: Role): EndReason => (by === 'host' ? 'host_ended' : 'user_ended');
+
+/** An end counts from when the server first received it (never later than now). */
+function endRequestOf(e: EndRequestFields, by: Role, now: number): EndRequest {
+  return { by, receivedAtMs: Math.min(e.receivedAtMs ?? now, now), requestKey: e.requestKey ?? null };
+}
+
+const receivedAtProblem = ({ s, e }: Ctx<EndRequestFields>): string | null =>
+  e.receivedAtMs === undefined || (Number.isSafeInteger(e.receivedAtMs) && e.receivedAtMs >= s.createdAtMs) ? null : 'an end cannot be received before the call existed';
+
+/** While media is gone, window boundaries wait for the gap's outcome: no window is captured in the dark. */
+const gapOpen = (s: BillingSnapshot): string | null =>
+  s.mediaGapSinceMs === null ? null : `media is gone since ${new Date(s.mediaGapSinceMs).toISOString()}: the boundary waits for the gap's outcome`;
+
+const graceEndsAt = (s: BillingSnapshot): number => s.mediaGapSinceMs! + s.graceSeconds * 1000;
 
 const capturedHold = ({ s, e }: Ctx<EventOf<'capture_impossible'>>): string | null =>
   findHold(s, e.window)?.status === 'captured' ? (hasPlacingHold(s) ? 'a hold is still being placed' : null) : `window ${e.window} has no capture`;
@@ -105,7 +130,7 @@ const boundaryDue = ({ s, e, now }: Ctx<EventOf<'window_boundary'>>): string | n
   if (e.window !== s.currentWindow) return `window ${e.window} is not the current window (${s.currentWindow})`;
   if (now < windowEndAt(s, e.window)) return `window ${e.window} has not ended yet`;
   if (placesHolds(s) && findHold(s, e.window)?.status !== 'held') return `window ${e.window} has no hold to capture`;
-  return null;
+  return gapOpen(s);
 };
 
 export const TRANSITIONS: readonly TransitionRule[] = [
@@ -163,15 +188,15 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     // Only the SFU's view of DTLS counts: a client saying "we are connected" never starts the meter.
     guard: ({ e }) =>
       e.source !== 'sfu' ? 'only the SFU can report media connected' : e.dtls.host === 'connected' && e.dtls.guest === 'connected' ? null : 'both transports must be DTLS-connected',
-    update: ({ now }) => ({ startedAtMs: now, currentWindow: 1 }),
+    update: ({ now }) => ({ startedAtMs: now, currentWindow: 1, mediaGapSinceMs: null }),
     effects: (_c, next) => [
       status('both', { status: 'active', started_at: next.startedAtMs }),
       { type: 'schedule', at: windowEndAt(next, 1), job: { type: 'window_boundary', window: 1 } },
       ...(placesHolds(next) ? [{ type: 'schedule', at: atOffset(next, holdDueSeconds(2, meterConfig(next))), job: { type: 'next_hold_due', window: 2 } } as const] : []),
     ],
   }),
-  cancelWaiting('guest_ended', 'user_ended'),
-  cancelWaiting('host_rejected', 'host_rejected'),
+  cancelWaiting('guest_ended', 'user_ended', receivedAtProblem, 'guest'),
+  cancelWaiting('host_rejected', 'host_rejected', receivedAtProblem, 'host'),
   cancelWaiting('join_timeout', 'join_timeout', ({ s, now }) => (now >= s.waitingSinceMs! + s.joinTimeoutSeconds * 1000 ? null : 'the host still has time to join')),
   cancelWaiting('link_expired', 'link_expired', ({ s, now }) => (s.linkExpiresAtMs !== null && now >= s.linkExpiresAtMs ? null : 'the link has not expired')),
   // hold_canceled — the provider cancelled (or let expire) a hold still `held` here. Only waiting and
@@ -296,19 +321,52 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     from: 'active',
     event: 'participant_ended',
     to: 'ending',
-    update: ({ s, e, now }) => enterEnding(s, now, endReasonOf(e.by), now),
+    guard: receivedAtProblem,
+    // Settled as of the first receipt (a retry after a crash does not bill the time in between), and
+    // at the open gap's start if media was gone by then.
+    update: ({ s, e, now }) => {
+      const endRequest = endRequestOf(e, e.by, now);
+      return { ...enterEnding(s, endRequest.receivedAtMs, endReasonOf(e.by), endRequest.receivedAtMs), endRequest };
+    },
     effects: ({ s }, next) => endingEffects(s, next),
+  }),
+  rule({
+    from: 'active',
+    event: 'media_gap_opened',
+    to: 'active',
+    guard: ({ s, e, now }) => {
+      if (!Number.isSafeInteger(e.stoppedAtMs) || e.stoppedAtMs < s.startedAtMs!) return 'media cannot stop before the call started';
+      if (e.stoppedAtMs > now) return 'media cannot stop in the future';
+      return s.mediaGapSinceMs === null ? null : `a media gap is already open since ${new Date(s.mediaGapSinceMs).toISOString()}`;
+    },
+    update: ({ e }) => ({ mediaGapSinceMs: e.stoppedAtMs }),
+    // The grace period counts in call time from the gap's start, whether the server was up or not.
+    effects: ({ s, e }) => [{ type: 'schedule', at: e.stoppedAtMs + s.graceSeconds * 1000, job: { type: 'media_lost', stoppedAtMs: e.stoppedAtMs } }],
+  }),
+  rule({
+    from: 'active',
+    event: 'media_restored',
+    to: 'active',
+    guard: ({ s, now }) => {
+      if (s.mediaGapSinceMs === null) return 'no media gap is open';
+      return now < graceEndsAt(s) ? null : "the grace period ran out: the call ends at the gap's start";
+    },
+    // The gap is billed as call time. A boundary that fell due inside it was refused: run it now.
+    update: () => ({ mediaGapSinceMs: null }),
+    effects: ({ s, now }) =>
+      now >= windowEndAt(s, s.currentWindow) ? [{ type: 'schedule', at: windowEndAt(s, s.currentWindow), job: { type: 'window_boundary', window: s.currentWindow } }] : [],
   }),
   rule({
     from: 'active',
     event: 'media_lost',
     to: 'ending',
     guard: ({ s, e, now }) => {
-      if (!Number.isSafeInteger(e.stoppedAtMs) || e.stoppedAtMs < s.startedAtMs!) return 'media cannot stop before the call started';
-      return now - e.stoppedAtMs >= s.graceSeconds * 1000 ? null : 'media may still come back (grace period)';
+      if (s.mediaGapSinceMs === null) return 'media came back: no gap is open';
+      if (e.stoppedAtMs !== s.mediaGapSinceMs) return 'this is the job of another gap';
+      return now >= graceEndsAt(s) ? null : 'media may still come back (grace period)';
     },
     // Billed up to the moment media stopped, not to when the grace period ran out.
-    update: ({ s, e, now }) => enterEnding(s, e.stoppedAtMs, 'media_lost', now),
+    update: ({ s, now }) => enterEnding(s, s.mediaGapSinceMs!, 'media_lost', now),
     effects: ({ s }, next) => endingEffects(s, next),
   }),
   rule({
@@ -400,8 +458,8 @@ export function transition(snapshot: BillingSnapshot | null, event: BillingEvent
 }
 
 /** Which event POST /calls/{id}/end means for the caller's role in the call's current state. */
-export function endEventFor(state: BillingState, by: Role): BillingEvent | null {
-  if (state === 'waiting') return by === 'guest' ? { type: 'guest_ended' } : { type: 'host_rejected' };
-  if (state === 'active') return { type: 'participant_ended', by };
+export function endEventFor(state: BillingState, by: Role, request: EndRequestFields = {}): BillingEvent | null {
+  if (state === 'waiting') return by === 'guest' ? { type: 'guest_ended', ...request } : { type: 'host_rejected', ...request };
+  if (state === 'active') return { type: 'participant_ended', by, ...request };
   return null;
 }

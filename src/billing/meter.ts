@@ -63,6 +63,12 @@ export function secondsBetween(fromMs: number, toMs: number): number {
   return Math.max(0, Math.floor((toMs - fromMs) / 1000));
 }
 
+/** `duration_seconds`: ⌈active milliseconds / 1000⌉, exactly (no snapping to windows). */
+export function durationSeconds(activeMs: number): number {
+  if (!Number.isSafeInteger(activeMs) || activeMs < 0) throw new Error(`billing: active milliseconds must be a whole number >= 0 (got ${activeMs})`);
+  return Math.ceil(activeMs / 1000);
+}
+
 /** ⌈seconds / 60⌉: every started minute is billed. */
 export function billedMinutes(activeSeconds: number): number {
   assertSeconds(activeSeconds, 'active seconds');

@@ -13,6 +13,8 @@ export const BILLING_EVENTS = [
   'hold_placed',
   'hold_refused',
   'media_connected',
+  'media_gap_opened',
+  'media_restored',
   'guest_ended',
   'host_rejected',
   'join_timeout',
@@ -57,6 +59,16 @@ export interface InitiateAccepted {
   linkExpiresAtMs?: number | null;
 }
 
+/**
+ * An end a participant asked for: `receivedAtMs` is when the server first received the request
+ * (earlier than now for the retry of a request a crash cut off); `requestKey` names the request (its
+ * X-Idempotency-Key) so that its retry is recognised and answered with the settled call.
+ */
+export interface EndRequestFields {
+  receivedAtMs?: number;
+  requestKey?: string | null;
+}
+
 /** One event per row of SPEC §6.2; payloads carry only what the guards need. */
 export type BillingEvent =
   | InitiateAccepted
@@ -66,15 +78,22 @@ export type BillingEvent =
   | { type: 'hold_refused'; window: number; declineCode: string }
   /** From the SFU only: the DTLS state of both participants' transports. */
   | { type: 'media_connected'; source: 'sfu' | 'client'; dtls: Record<Role, DtlsState> }
-  | { type: 'guest_ended' }
-  | { type: 'host_rejected' }
+  | ({ type: 'guest_ended' } & EndRequestFields)
+  | ({ type: 'host_rejected' } & EndRequestFields)
   | { type: 'join_timeout' }
   | { type: 'link_expired' }
   | { type: 'next_hold_due'; window: number }
   | { type: 'window_boundary'; window: number }
   | { type: 'next_hold_refused'; window: number; declineCode: string }
-  | { type: 'participant_ended'; by: Role }
-  /** The SFU saw media stop at `stoppedAtMs` and it did not come back within the grace period. */
+  | ({ type: 'participant_ended'; by: Role } & EndRequestFields)
+  /**
+   * Media is gone as of `stoppedAtMs`: one side's transport left or failed (from the SFU), or the
+   * process died and `stoppedAtMs` is when media was last seen (from the reconciler).
+   */
+  | { type: 'media_gap_opened'; stoppedAtMs: number }
+  /** Both participants' transports are DTLS-connected again (from the SFU). */
+  | { type: 'media_restored' }
+  /** The gap that opened at `stoppedAtMs` was still open when the grace period ran out. */
   | { type: 'media_lost'; stoppedAtMs: number }
   /** Every capture/release intent of the settlement succeeded; `capturedMinor` is their captured sum. */
   | { type: 'final_capture_done'; capturedMinor: number }
@@ -114,6 +133,12 @@ export interface HoldRecord {
   capturedMinor: number;
 }
 
+export interface EndRequest {
+  by: Role;
+  receivedAtMs: number;
+  requestKey: string | null;
+}
+
 /** The final settlement, fixed when the call enters `ending`. */
 export interface Settlement {
   activeSeconds: number;
@@ -147,6 +172,13 @@ export interface BillingSnapshot {
   endedAtMs: number | null;
   /** Where the meter stopped: ended_at, or when media stopped, or the end of the last held window. */
   meterStoppedAtMs: number | null;
+  /**
+   * Start of the open media gap (either side's media gone, or the server down), or null while media
+   * flows. Window boundaries wait while it is open; an end meanwhile stops the meter here.
+   */
+  mediaGapSinceMs: number | null;
+  /** The participant's end request that stopped the meter, as first received. */
+  endRequest: EndRequest | null;
   endReason: EndReason | null;
   declineCode: string | null;
   holds: HoldRecord[];

@@ -1,6 +1,6 @@
 /**
- * Start-up reconciliation: drives every paid call that is not in a terminal state on towards the
- * right one after a restart (or a crash at any instant). Jobs are durable, so most of this re-adds
+ * Start-up reconciliation, before the job runner starts: drives every paid call that is not in a
+ * terminal state on towards the right one after a restart (or a crash at any instant). Jobs are durable, so most of this re-adds
  * what should already exist; duplicates are harmless because the machine refuses stale events and
  * payment jobs are keyed by their idempotency key.
  */
@@ -30,10 +30,11 @@ export async function reconcileBilling(deps: {
   engine: BillingEngine;
   jobs: JobQueue;
   /**
-   * Media is gone after a restart: the active call ends after the grace period (counted from now)
-   * unless both reconnect, billed up to `stoppedAtMs`, the last instant media was seen.
+   * Media is gone after a restart: a gap opens at `stoppedAtMs`, the last instant media was seen. The
+   * call goes on only if both reconnect within the grace period counted from then (the server being
+   * down is a gap like any other); otherwise it ends there and nothing after it is billed.
    */
-  openMediaGap(callId: string, stoppedAtMs: number, decideAtMs: number): Promise<void>;
+  openMediaGap(callId: string, stoppedAtMs: number): Promise<void>;
 }): Promise<ReconcileReport> {
   const { db, clock, engine, jobs, logger } = deps;
   const report: ReconcileReport = { pendingPayments: 0, waiting: 0, active: 0, ending: 0, completedNow: 0 };
@@ -61,9 +62,10 @@ export async function reconcileBilling(deps: {
         const window = nextHoldWindow(s);
         await schedule(callId, { type: 'next_hold_due', window }, atOffset(s, holdDueSeconds(window, meterConfig(s))));
       }
-      // The heartbeat's last record, never before the start, never after now.
+      // The heartbeat's last record, never before the start, never after now. A gap already open
+      // (media was gone before the crash) keeps its earlier start: the machine refuses a second one.
       const seen = Math.min(now, Math.max(s.startedAtMs!, row.media_seen_at?.getTime() ?? s.startedAtMs!));
-      await deps.openMediaGap(callId, seen, now + s.graceSeconds * 1000);
+      await deps.openMediaGap(callId, seen);
     } else if (s.state === 'ending') {
       report.ending += 1;
       const completed = await inTransaction(db, (tx, onCommit) => engine.completeIfSettled(tx, onCommit, callId));

@@ -5,7 +5,7 @@
  */
 import type { Database } from '../db/database.ts';
 import type { BillingEngine, BillingListener } from '../billing/engine.ts';
-import type { BillingEffect, BillingSnapshot, CallEventRecord, DtlsState } from '../billing/model.ts';
+import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, DtlsState } from '../billing/model.ts';
 import type { JobQueue, PaidCallParties, TickJob } from '../billing/ports.ts';
 import { TERMINAL_STATES } from '../billing/model.ts';
 import { realDelayMs, type Clock } from '../shared/clock.ts';
@@ -45,8 +45,8 @@ function wireData(data: Record<string, unknown>): Record<string, unknown> {
 export class PaidCallEvents implements BillingListener {
   /** participant ids of host and guest, per paid call seen on this node. */
   private readonly roles = new Map<string, { host: string; guest: string }>();
-  /** When media stopped, per active call whose media is gone now (in memory: a restart opens a new gap). */
-  private readonly gaps = new Map<string, number>();
+  /** Per call, the media change being handled: changes are handled one at a time, in order. */
+  private readonly mediaQueues = new Map<string, Promise<void>>();
   /** Active calls whose media flows both ways on this node: their media_seen_at is kept fresh. */
   private readonly flowing = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -81,20 +81,37 @@ export class PaidCallEvents implements BillingListener {
 
   // ---- from the SFU ------------------------------------------------------------------------
 
-  /** A transport of the call connected or went away: start the meter, or open / close a media gap. */
-  async mediaChanged(callId: string): Promise<void> {
+  /**
+   * A transport of the call connected or went away: start the meter, or open / close a media gap.
+   * Changes of one call are handled in order, each reading the SFU's DTLS states when it runs, so a
+   * quick drop-and-reconnect cannot be applied backwards.
+   */
+  mediaChanged(callId: string): Promise<void> {
+    const previous = this.mediaQueues.get(callId) ?? Promise.resolve();
+    const current = previous.then(() => this.applyMediaChange(callId));
+    const settled = current.catch(() => undefined);
+    this.mediaQueues.set(callId, settled);
+    void settled.then(() => {
+      if (this.mediaQueues.get(callId) === settled) this.mediaQueues.delete(callId);
+    });
+    return current;
+  }
+
+  private async applyMediaChange(callId: string): Promise<void> {
     const roles = await this.rolesOf(callId);
     if (!roles) return;
     const states = this.deps.media.dtlsStates(callId);
     const dtls = { host: states.get(roles.host) ?? 'new', guest: states.get(roles.guest) ?? 'new' };
     const stored = await this.deps.engine.load(this.deps.db, callId);
     if (!stored) return;
-    const { state } = stored.snapshot;
+    const { state, mediaGapSinceMs } = stored.snapshot;
     if (dtls.host === 'connected' && dtls.guest === 'connected') {
-      this.gaps.delete(callId);
-      if (state === 'waiting') {
-        const applied = await this.deps.engine.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls });
-        if (!applied.ok) this.deps.logger.debug({ callId, err: applied.error }, 'paid call: media_connected refused');
+      const event: BillingEvent | null = state === 'waiting' ? { type: 'media_connected', source: 'sfu', dtls } : state === 'active' && mediaGapSinceMs !== null ? { type: 'media_restored' } : null;
+      if (event) {
+        const applied = await this.deps.engine.dispatch(callId, event);
+        // A reconnect after the grace period is refused: the media_lost job ends the call at the gap's start.
+        if (!applied.ok) this.deps.logger.info({ callId, event: event.type, reason: applied.error.message }, 'paid call: media change refused');
+        if (!applied.ok || applied.snapshot.state !== 'active') return;
       }
       if (state === 'waiting' || state === 'active') {
         this.flowing.add(callId);
@@ -103,18 +120,17 @@ export class PaidCallEvents implements BillingListener {
       return;
     }
     if (this.flowing.delete(callId)) await this.heartbeat([callId]); // media stopped now: the last instant it was seen
-    if (state === 'active' && !this.gaps.has(callId)) await this.openGap(callId, this.deps.clock.nowMs());
+    if (state === 'active' && mediaGapSinceMs === null) await this.openGap(callId, this.deps.clock.nowMs());
   }
 
   /**
-   * Media is gone as of `stoppedAtMs`: the call ends at `decideAtMs` (default: after the grace period)
-   * unless media comes back. After a restart the reconciler gives clients the grace period from now.
+   * Media is gone as of `stoppedAtMs`: the machine opens a gap (refused if one is open already: the
+   * earlier start stands) and schedules its decision at the end of the grace period.
    */
-  async openGap(callId: string, stoppedAtMs: number, decideAtMs = stoppedAtMs + this.deps.mediaGraceSeconds * 1000): Promise<void> {
-    this.gaps.set(callId, stoppedAtMs);
-    const at = Math.max(decideAtMs, stoppedAtMs + this.deps.mediaGraceSeconds * 1000);
-    await this.deps.jobs.add(this.deps.db, 'billing_tick', { callId, event: { type: 'media_lost', stoppedAtMs }, at }, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, at)) });
-    this.deps.logger.info({ callId, graceSeconds: this.deps.mediaGraceSeconds }, 'paid call: media gone; the call ends unless it comes back');
+  async openGap(callId: string, stoppedAtMs: number): Promise<void> {
+    const applied = await this.deps.engine.dispatch(callId, { type: 'media_gap_opened', stoppedAtMs });
+    if (applied.ok) this.deps.logger.info({ callId, graceSeconds: this.deps.mediaGraceSeconds }, 'paid call: media gone; the call ends unless it comes back');
+    else this.deps.logger.debug({ callId, reason: applied.error.message }, 'paid call: media gap not opened');
   }
 
   // ---- from the job queue ------------------------------------------------------------------
@@ -126,13 +142,6 @@ export class PaidCallEvents implements BillingListener {
       await this.deps.jobs.add(this.deps.db, 'billing_tick', job, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, job.at)) });
       return;
     }
-    if (event.type === 'media_lost') {
-      const roles = await this.rolesOf(callId);
-      const states = this.deps.media.dtlsStates(callId);
-      if (roles && states.get(roles.host) === 'connected' && states.get(roles.guest) === 'connected') return; // media came back
-      const gap = this.gaps.get(callId);
-      if (gap !== undefined && gap !== event.stoppedAtMs) return; // a newer gap has its own job
-    }
     const applied = await this.deps.engine.dispatch(callId, event);
     if (!applied.ok) this.deps.logger.debug({ callId, event: event.type, reason: applied.error.message }, 'billing: stale job dropped');
   }
@@ -143,7 +152,6 @@ export class PaidCallEvents implements BillingListener {
     const terminal = TERMINAL_STATES.includes(snapshot.state);
     if (terminal || snapshot.state === 'ending') {
       this.roles.delete(parties.callId);
-      this.gaps.delete(parties.callId);
       this.flowing.delete(parties.callId);
     }
     if (log.fromStatus === log.toStatus && log.type !== 'next_hold_refused') return; // window ticks: nothing new to show

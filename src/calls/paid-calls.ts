@@ -56,10 +56,16 @@ export class PaidCallService {
    * POST /v1/calls/initiate with a short code. The call is stored (pending, link use reserved) before
    * the provider is asked for the window-1 hold; the answer is 201 waiting, or 402 when declined.
    */
-  async initiate(actor: Actor, scope: string | undefined, input: InitiatePaidCallInput, signalingUrl: string): Promise<PaidJoinAnswer> {
+  async initiate(actor: Actor, scope: string | undefined, input: InitiatePaidCallInput, signalingUrl: string, request: { requestKey?: string } = {}): Promise<PaidJoinAnswer> {
     const guestId = requireUser(actor);
     const { db, clock, engine, links, availability, settings } = this.deps;
     if (!linkScopeAllows(scope, input.short_code)) throw new AppError('forbidden', 'This guest token is for another link');
+    const requestKey = request.requestKey ?? null;
+    if (requestKey !== null) {
+      // The retry of an initiate that a crash cut off after its call was stored: that call, never a second one.
+      const earlier = await db.selectFrom('calls').select('id').where('initiator_id', '=', guestId).where('idempotency_key', '=', requestKey).executeTakeFirst();
+      if (earlier) return this.finishInitiate(earlier.id, (await this.participant(earlier.id, guestId)).id, signalingUrl);
+    }
     const link = await links.usable(input.short_code);
     if (link.host_id === guestId) throw new AppError('forbidden', 'A host cannot call their own link');
     if (!(await availability.isAvailable(link.host_id))) throw new AppError('host_unavailable', 'The host is not available right now');
@@ -78,7 +84,7 @@ export class PaidCallService {
       await inTransaction(db, async (tx, onCommit) => {
         await tx
           .insertInto('calls')
-          .values({ id: callId, kind: 'paid', room_id: null, media_type: 'video', status: 'pending', initiator_id: guestId, created_at: now, updated_at: now })
+          .values({ id: callId, kind: 'paid', room_id: null, media_type: 'video', status: 'pending', initiator_id: guestId, idempotency_key: requestKey, created_at: now, updated_at: now })
           .execute();
         await tx
           .insertInto('call_participants')
@@ -110,7 +116,12 @@ export class PaidCallService {
       throw error;
     }
 
-    if (link.rate_minor > 0) await this.placeFirstHold(callId);
+    return this.finishInitiate(callId, guestParticipantId, signalingUrl);
+  }
+
+  /** The stored call's window-1 hold (asked now while pending; the outbox key makes a repeat harmless), then the answer. */
+  private async finishInitiate(callId: string, guestParticipantId: string, signalingUrl: string): Promise<PaidJoinAnswer> {
+    if ((await this.stored(callId)).snapshot.state === 'pending') await this.placeFirstHold(callId);
     const stored = await this.stored(callId);
     if (stored.snapshot.state === 'cancelled' && stored.snapshot.endReason === 'payment_failed') {
       throw new PaymentDeclined(stored.snapshot.declineCode ?? 'card_declined');
@@ -142,12 +153,20 @@ export class PaidCallService {
     return this.settleAndDescribe(callId);
   }
 
-  /** Either participant ends the call; the answer is the settled call, or `ending` when the provider is slow. */
-  async end(actor: Actor, callId: string): Promise<PaidCallDto> {
+  /**
+   * Either participant ends the call; the answer is the settled call, or `ending` when the provider is
+   * slow. The end counts from `receivedAtMs`, when the server first received it: for the retry of an
+   * end that a crash cut off, when the first attempt arrived. A retry of an end that was already
+   * recorded (same `requestKey`, same side) is answered with the call it settled.
+   */
+  async end(actor: Actor, callId: string, request: { receivedAtMs?: number; requestKey?: string } = {}): Promise<PaidCallDto> {
     const stored = await this.stored(callId);
     const role = this.roleOf(actor, stored.parties);
     if (!role) throw new AppError('forbidden', 'You are not a participant of this call');
-    const event: BillingEvent | null = endEventFor(stored.snapshot.state, role);
+    const endRequest = { receivedAtMs: request.receivedAtMs ?? this.deps.clock.nowMs(), requestKey: request.requestKey ?? null };
+    const recorded = stored.snapshot.endRequest;
+    if (endRequest.requestKey !== null && recorded?.requestKey === endRequest.requestKey && recorded.by === role) return this.settleAndDescribe(callId);
+    const event: BillingEvent | null = endEventFor(stored.snapshot.state, role, endRequest);
     if (!event) throw new AppError('invalid_state', `A ${stored.snapshot.state} call cannot be ended`, { status: stored.snapshot.state });
     const applied = await this.deps.engine.dispatch(callId, event);
     if (!applied.ok) {

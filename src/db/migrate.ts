@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001_identity.ts';
 import * as m0002 from './migrations/0002_calls.ts';
 import * as m0003 from './migrations/0003_paid_calls.ts';
 import * as m0004 from './migrations/0004_test_payments.ts';
+import * as m0005 from './migrations/0005_crash_safe_requests.ts';
 
 /** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
 const migrations: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const migrations: Record<string, Migration> = {
   '0002_calls': m0002,
   '0003_paid_calls': m0003,
   '0004_test_payments': m0004,
+  '0005_crash_safe_requests': m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

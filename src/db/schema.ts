@@ -35,6 +35,8 @@ export interface IdempotencyKeysTable {
   state: 'in_progress' | 'done';
   response_status: number | null;
   response_body: string | null;
+  /** The server process holding an in-progress key; any other process's key is abandoned (it died). */
+  instance_id: string | null;
   created_at: CreatedAt;
   expires_at: Timestamp;
 }
@@ -70,6 +72,8 @@ export interface CallsTable {
   status: string;
   initiator_id: string;
   end_reason: string | null;
+  /** The X-Idempotency-Key of the initiate that created the call (per initiator). */
+  idempotency_key: string | null;
   created_at: CreatedAt;
   started_at: Timestamp | null;
   ended_at: Timestamp | null;

@@ -232,8 +232,9 @@ export class HttpServer {
     const store = this.deps.idempotency;
     const begun = await store.begin({ caller, key: idempotencyKey, method: 'POST', path: raw.path, body: route.rawBody ? (raw.body ?? Buffer.alloc(0)).toString('utf8') : body });
     if (begun.kind === 'replay') return { ...begun.result, headers: { ...begun.result.headers, 'Idempotent-Replayed': 'true' } };
+    if (begun.retryOfAbandoned) context.logger.info({ key: idempotencyKey }, 'idempotency: retry of a request a crash cut off; it runs again');
     try {
-      const result = await route.handler(context as never);
+      const result = await route.handler({ ...context, idempotency: { key: idempotencyKey, firstReceivedAt: begun.firstReceivedAt } } as never);
       await store.complete(caller, idempotencyKey, result);
       return result;
     } catch (error) {

@@ -26,6 +26,11 @@ export interface RequestContext<B = unknown, Q = unknown, P = unknown> {
   baseUrl: string;
   /** The request body exactly as received; set only for routes with `rawBody: true`. */
   rawBody?: Buffer;
+  /**
+   * A POST with X-Idempotency-Key: the key, and when the key was first received (earlier than now
+   * for the retry of a request that a crash cut off).
+   */
+  idempotency?: { key: string; firstReceivedAt: Date };
 }
 
 export interface HttpResult {

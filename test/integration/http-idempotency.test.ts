@@ -1,6 +1,5 @@
 import t from 'tap';
 import { requestFingerprint } from '../../src/http/idempotency.ts';
-import { sql } from 'kysely';
 import { ManualClock } from '../../src/shared/clock.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -37,10 +36,10 @@ t.test('the same key with a different body is 409 idempotency_conflict', async (
 });
 
 t.test('a duplicate while the first is still running is 409 request_in_progress', async (t) => {
-  // The first request is "still running": its key is reserved in Postgres exactly as begin() leaves it.
+  // The first request is "still running" in this process: its key is reserved in Postgres exactly as begin() leaves it.
   const begun = await server.ctx.db
     .insertInto('idempotency_keys')
-    .values({ caller: 'api_key', key: 'slow-1', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', { display_name: 'Frank' }), state: 'in_progress', expires_at: new Date(Date.now() + 3600_000) })
+    .values({ caller: 'api_key', key: 'slow-1', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', { display_name: 'Frank' }), state: 'in_progress', instance_id: server.ctx.instanceId, expires_at: new Date(Date.now() + 3600_000) })
     .returning('key')
     .executeTakeFirst();
   t.ok(begun);
@@ -85,24 +84,34 @@ t.test('a malformed idempotency key is refused', async (t) => {
   t.equal(response.body.error.code, 'validation_failed');
 });
 
-t.test('a key left in progress by a crashed request is free again after 5 minutes', async (t) => {
-  // As a SIGKILLed process leaves it; the database's now() has microseconds a JS Date does not keep.
+t.test('a key left in progress by a crashed process is taken over at once by its retry', async (t) => {
+  // As a SIGKILLed process leaves it: in progress, held by an instance that no longer runs.
   const body = { display_name: 'Grace' };
+  const firstReceivedAt = new Date(clock.nowMs() - 2_000);
   await server.ctx.db
     .insertInto('idempotency_keys')
-    .values({ caller: 'api_key', key: 'crashed-1', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', body), state: 'in_progress', created_at: sql<Date>`now() - interval '0.000123 seconds'` as never, expires_at: new Date(clock.nowMs() + 3600_000) })
+    .values({ caller: 'api_key', key: 'crashed-1', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', body), state: 'in_progress', instance_id: '01DEADPROCESS0000000000000', created_at: firstReceivedAt, expires_at: new Date(clock.nowMs() + 3600_000) })
     .execute();
-  // The application clock starts where the crashed request began (the database's time of it).
-  const begun = await server.ctx.db.selectFrom('idempotency_keys').select('created_at').where('key', '=', 'crashed-1').executeTakeFirstOrThrow();
-  clock.set(begun.created_at.getTime() + 60_000);
-  const early = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
-  t.equal(early.status, 409);
-  t.equal(early.body.error.code, 'request_in_progress', 'not before the 5 minutes');
-  clock.set(begun.created_at.getTime() + 5 * 60_000 + 1000);
   const before = await countUsers();
+  const conflicting = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body: { display_name: 'Not Grace' } });
+  t.equal(conflicting.body.error?.code, 'idempotency_conflict', 'a different body is still a conflict');
   const retried = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
   t.equal(retried.status, 201, JSON.stringify(retried.body));
-  t.equal(await countUsers(), before + 1, 'the retry did the work');
+  t.equal(await countUsers(), before + 1, 'the retry did the work, with no wait');
+  const row = await server.ctx.db.selectFrom('idempotency_keys').select(['instance_id', 'state', 'created_at']).where('key', '=', 'crashed-1').executeTakeFirstOrThrow();
+  t.same([row.instance_id, row.state, row.created_at.getTime()], [server.ctx.instanceId, 'done', firstReceivedAt.getTime()], 'taken over by this process; first receipt kept');
   const replay = await server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-1' }, body });
   t.same(replay.body, retried.body, 'and is stored for replay like any first answer');
+});
+
+t.test('two retries of a crashed request at once: exactly one runs', async (t) => {
+  const body = { display_name: 'Heidi' };
+  await server.ctx.db
+    .insertInto('idempotency_keys')
+    .values({ caller: 'api_key', key: 'crashed-2', method: 'POST', path: '/v1/users', request_hash: requestFingerprint('POST', '/v1/users', body), state: 'in_progress', instance_id: null, expires_at: new Date(clock.nowMs() + 3600_000) })
+    .execute();
+  const before = await countUsers();
+  const results = await Promise.all(Array.from({ length: 6 }, () => server.api('/v1/users', { method: 'POST', apiKey: true, headers: { 'x-idempotency-key': 'crashed-2' }, body })));
+  t.ok(results.every((r) => r.status === 201 || r.body.error?.code === 'request_in_progress'), results.map((r) => r.status).join(','));
+  t.equal(await countUsers(), before + 1, 'the user was created once');
 });

@@ -103,11 +103,28 @@ t.test('pending: only the window-1 hold result counts, once', async (t) => {
   c.no(1_500, { type: 'hold_placed', window: 1, holdId: 'pi_1' }, /no such transition/);
 });
 
-t.test('media_lost: only after the grace period, never before the start', async (t) => {
+t.test('media gaps: opened once, never before the start or in the future; media_lost only for the open gap, after its grace period', async (t) => {
   const c = call(t, ACTIVE);
+  c.no(2_000 + 60_000, { type: 'media_lost', stoppedAtMs: S + 3_000 }, /no gap is open/);
+  c.no(2_000 + 5_000, { type: 'media_restored' }, /no media gap is open/);
+  c.no(2_000 + 5_000, { type: 'media_gap_opened', stoppedAtMs: S - 1 }, /before the call started/);
+  c.no(2_000 + 5_000, { type: 'media_gap_opened', stoppedAtMs: S + 5_001 }, /in the future/);
+  c.ok(2_000 + 5_000, { type: 'media_gap_opened', stoppedAtMs: S + 3_000 });
+  c.no(2_000 + 6_000, { type: 'media_gap_opened', stoppedAtMs: S + 6_000 }, /already open/);
   c.no(2_000 + 32_999, { type: 'media_lost', stoppedAtMs: S + 3_000 }, /grace period/);
-  c.no(2_000 + 60_000, { type: 'media_lost', stoppedAtMs: S - 1 }, /before the call started/);
+  c.no(2_000 + 60_000, { type: 'media_lost', stoppedAtMs: S + 4_000 }, /another gap/);
+  c.no(2_000 + 33_000, { type: 'media_restored' }, /grace period ran out/);
   c.ok(2_000 + 33_000, { type: 'media_lost', stoppedAtMs: S + 3_000 });
+  t.match(c.s, { state: 'ending', endReason: 'media_lost', meterStoppedAtMs: S + 3_000, settlement: { activeSeconds: 3 } });
+});
+
+t.test('a gap that closed: its media_lost job is refused, a later gap has its own', async (t) => {
+  const c = call(t, [...ACTIVE, [5_000, { type: 'media_gap_opened', stoppedAtMs: S + 3_000 }], [6_000, { type: 'media_restored' }]], { ...initiate, windowSeconds: 600 });
+  c.no(2_000 + 33_000, { type: 'media_lost', stoppedAtMs: S + 3_000 }, /media came back/);
+  c.ok(2_000 + 40_000, { type: 'media_gap_opened', stoppedAtMs: S + 40_000 });
+  c.no(2_000 + 69_999, { type: 'media_lost', stoppedAtMs: S + 40_000 }, /grace period/);
+  c.ok(2_000 + 70_000, { type: 'media_lost', stoppedAtMs: S + 40_000 });
+  t.match(c.s, { meterStoppedAtMs: S + 40_000, settlement: { activeSeconds: 40 } }, 'the first gap was billed as call time, the second ended the call at its start');
 });
 
 t.test('ending: completes only once every hold is settled and the captured sum is the settlement', async (t) => {
@@ -171,24 +188,63 @@ t.test('a hold answered after its window began revives that window\'s boundary j
   t.equal(c.s.currentWindow, 3);
 });
 
-t.test('media lost across a boundary: the boundary capture stands, the charge is still ⌈seconds/60⌉ × rate', async (t) => {
-  // 10-second windows: media stopped at 3 s, window 1 was captured at 10 s, the grace ran out at 33 s.
-  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [8_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }], [12_000, { type: 'window_boundary', window: 1 }]]);
-  t.same(moneyOf(c.ok(35_000, { type: 'media_lost', stoppedAtMs: S + 3_000 })), [{ type: 'release_hold', window: 2, holdId: 'pi_2', idempotencyKey: `callplane:${CALL}:w2:release` }]);
-  t.match(c.s, { meterStoppedAtMs: S + 10_000, billedMinutes: 1, totalChargedMinor: 200 });
-  // Real 10-minute windows: media stopped at 595 s, window 1 captured at 600 s, grace over at 625 s:
-  // billed 10 minutes, exactly ⌈595/60⌉ — with whole-minute windows and a grace < 60 s it never differs.
-  const real = call(t, [], { ...initiate, windowSeconds: 600 });
+t.test('a boundary inside an open gap waits; the gap resolves as media lost: nothing after the gap\'s start is captured', async (t) => {
+  // 10-second windows: media stopped at 3 s, window 1's boundary fell due at 10 s, the grace ran out at 33 s.
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [8_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }], [5_000, { type: 'media_gap_opened', stoppedAtMs: S + 3_000 }]]);
+  c.no(12_000, { type: 'window_boundary', window: 1 }, /boundary waits for the gap's outcome/);
+  c.no(24_000, { type: 'window_boundary', window: 1 }, /boundary waits/);
+  const effects = c.ok(35_000, { type: 'media_lost', stoppedAtMs: S + 3_000 });
+  t.same(moneyOf(effects), [
+    { type: 'capture', window: 1, holdId: 'pi_1', amountMinor: 200, idempotencyKey: `callplane:${CALL}:w1:capture` },
+    { type: 'release_hold', window: 2, holdId: 'pi_2', idempotencyKey: `callplane:${CALL}:w2:release` },
+  ], 'window 1 captured for its one used minute, window 2 (which started in the gap) released');
+  t.match(c.s, { meterStoppedAtMs: S + 3_000, billedMinutes: 1, totalChargedMinor: 200, settlement: { activeSeconds: 3 } });
+  // Real 10-minute windows, the issue's case: media gone for good at 595 s, the window-1 boundary at 600 s
+  // and the window-2 start lie in the gap: billed ⌈595/60⌉ = 10 minutes, window 2 never captured.
+  const real = call(t, [], { ...initiate, windowSeconds: 600, rateMinor: 30 });
   const start = T0 + 2_000;
   for (const [offset, event] of [
     [1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1' }],
     [2_000, connected],
     [2_000 + 540_000, { type: 'next_hold_due', window: 2 }],
     [2_000 + 541_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }],
-    [2_000 + 600_000, { type: 'window_boundary', window: 1 }],
-    [2_000 + 625_000, { type: 'media_lost', stoppedAtMs: start + 595_000 }],
+    [2_000 + 596_000, { type: 'media_gap_opened', stoppedAtMs: start + 595_000 }],
   ] as Step[]) real.ok(offset, event);
-  t.match(real.s, { billedMinutes: 10, totalChargedMinor: 2000, capturedMinor: 2000, holds: [{ status: 'captured' }, { status: 'released' }] });
+  real.no(2_000 + 600_000, { type: 'window_boundary', window: 1 }, /waits/);
+  real.ok(2_000 + 625_000, { type: 'media_lost', stoppedAtMs: start + 595_000 });
+  t.match(real.s, { billedMinutes: 10, totalChargedMinor: 300, capturedMinor: 300, holds: [{ status: 'captured', capturedMinor: 300 }, { status: 'released' }], settlement: { activeSeconds: 595 } });
+});
+
+t.test('a boundary inside an open gap waits; the gap resolves as back: the boundary then captures, the gap is call time', async (t) => {
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [8_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }], [9_000, { type: 'media_gap_opened', stoppedAtMs: S + 6_000 }]]);
+  c.no(12_000, { type: 'window_boundary', window: 1 }, /waits/);
+  t.same(c.ok(20_000, { type: 'media_restored' }), [{ type: 'schedule', at: S + 10_000, job: { type: 'window_boundary', window: 1 } }], 'the refused boundary is scheduled again');
+  t.same(moneyOf(c.ok(20_000, { type: 'window_boundary', window: 1 })), [{ type: 'capture', window: 1, holdId: 'pi_1', amountMinor: 200, idempotencyKey: `callplane:${CALL}:w1:capture` }]);
+  c.ok(17_000, { type: 'participant_ended', by: 'host' });
+  t.match(c.s, { meterStoppedAtMs: S + 15_000, settlement: { activeSeconds: 15 }, billedMinutes: 1, totalChargedMinor: 200 }, 'billed through the gap up to the end');
+});
+
+t.test('an end right after a restart: the meter stops where media was last seen, not at the end', async (t) => {
+  // The server died at 51.9 s (media last recorded at 47.2 s) and answered the end at 57.7 s (the issue's case).
+  const c = call(t, [...ACTIVE, [2_000 + 53_000, { type: 'media_gap_opened', stoppedAtMs: S + 47_200 }]], { ...initiate, windowSeconds: 60, rateMinor: 150 });
+  c.ok(2_000 + 57_700, { type: 'participant_ended', by: 'guest' });
+  t.match(c.s, { meterStoppedAtMs: S + 47_200, settlement: { activeSeconds: 48 }, billedMinutes: 1, totalChargedMinor: 150 });
+});
+
+t.test('an end retried after a crash settles as of its first receipt, and is recognised by its key', async (t) => {
+  const c = call(t, ACTIVE, { ...initiate, windowSeconds: 60 });
+  c.no(2_000 + 1_000, { type: 'participant_ended', by: 'guest', receivedAtMs: T0 - 1 }, /before the call existed/);
+  c.ok(2_000 + 300_000, { type: 'participant_ended', by: 'guest', receivedAtMs: S + 29_700, requestKey: 'end-7' });
+  t.match(c.s, { meterStoppedAtMs: S + 29_700, endedAtMs: S + 29_700, settlement: { activeSeconds: 30 }, billedMinutes: 1, endRequest: { by: 'guest', receivedAtMs: S + 29_700, requestKey: 'end-7' } });
+  t.equal(c.s.holds.filter((h) => h.status === 'captured').length, 1, 'one window captured, not the five the retry\'s time would cover');
+});
+
+t.test('duration_seconds is ⌈active milliseconds / 1000⌉ exactly, and billed minutes ⌈duration / 60⌉', async (t) => {
+  for (const [activeMs, seconds, minutes] of [[0, 0, 0], [1, 1, 1], [999, 1, 1], [1_000, 1, 1], [37_001, 38, 1], [60_000, 60, 1], [60_001, 61, 2]] as const) {
+    const c = call(t, ACTIVE, { ...initiate, windowSeconds: 600 });
+    c.ok(2_000 + activeMs, { type: 'participant_ended', by: 'host' });
+    t.match(c.s, { settlement: { activeSeconds: seconds }, billedMinutes: minutes, totalChargedMinor: minutes * 200, meterStoppedAtMs: S + activeMs }, `${activeMs} ms → ${seconds} s, ${minutes} min`);
+  }
 });
 
 t.test('destination charges carry the platform fee on the hold', async (t) => {
@@ -303,7 +359,8 @@ t.test('hold_canceled keeps the invariant: total = ⌈active seconds / 60⌉ × 
       const label = `${which} hold cancelled at ${seconds} s`;
       const captures = effects.filter((e): e is Extract<BillingEffect, { type: 'capture' }> => e.type === 'capture');
       t.notOk(moneyOf(effects).some((e) => 'holdId' in e && e.holdId === cancelledId), `${label}: no intent for the cancelled hold`);
-      t.equal(s.settlement!.activeSeconds, which === 'current' ? (window - 1) * 600 : seconds, `${label}: the meter stops at the held money`);
+      // Cancelled at `seconds` + 0.5 s: duration_seconds is ⌈active ms / 1000⌉, so the next-hold case bills seconds + 1.
+      t.equal(s.settlement!.activeSeconds, which === 'current' ? (window - 1) * 600 : seconds + 1, `${label}: the meter stops at the held money`);
       t.equal(s.capturedMinor, Math.ceil(s.settlement!.activeSeconds / 60) * 200, `${label}: ⌈s/60⌉ × rate`);
       t.equal(capturedBefore + captures.reduce((sum, e) => sum + e.amountMinor, 0), s.capturedMinor, `${label}: the captures sum to it`);
       t.equal(s.totalChargedMinor, s.capturedMinor, `${label}: total_charged`);

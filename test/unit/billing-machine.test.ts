@@ -38,6 +38,7 @@ const ev = {
   refused: (window: number): BillingEvent => ({ type: 'next_hold_refused', window, declineCode: 'insufficient_funds' }),
   boundary: (window: number): BillingEvent => ({ type: 'window_boundary', window }),
   ended: (by: 'host' | 'guest'): BillingEvent => ({ type: 'participant_ended', by }),
+  gap: (stoppedAtMs: number): BillingEvent => ({ type: 'media_gap_opened', stoppedAtMs }),
   canceled: (holdId: string): BillingEvent => ({ type: 'hold_canceled', holdId, reason: 'stripe: canceled (automatic)' }),
 } as const satisfies Record<string, BillingEvent | ((...args: never[]) => BillingEvent)>;
 
@@ -62,6 +63,8 @@ const PROBE: Record<BillingEventType, BillingEvent> = {
   hold_placed: ev.held(1, 'pi_1'),
   hold_refused: { type: 'hold_refused', window: 1, declineCode: 'generic_decline' },
   media_connected: { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } },
+  media_gap_opened: ev.gap(S + 3_000),
+  media_restored: { type: 'media_restored' },
   guest_ended: { type: 'guest_ended' },
   host_rejected: { type: 'host_rejected' },
   join_timeout: { type: 'join_timeout' },
@@ -110,6 +113,8 @@ interface Case {
 const NEXT_HOLD_IN_FLIGHT: Step[] = [...ACTIVE, [7_000, ev.due(2)]];
 const ENDED_WITH_HOLD_IN_FLIGHT: Step[] = [...NEXT_HOLD_IN_FLIGHT, [8_000, ev.ended('guest')]];
 const NEXT_HOLD_HELD: Step[] = [...NEXT_HOLD_IN_FLIGHT, [8_000, ev.held(2, 'pi_2')]];
+/** Media gone 3 s after the start, noticed 2 s later (the grace period of 30 s ends at S + 33 s). */
+const IN_GAP: Step[] = [...ACTIVE, [5_000, ev.gap(S + 3_000)]];
 
 const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> = {
   none: {
@@ -190,7 +195,22 @@ const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> 
       {
         name: 'meter stops, last window captured for its started minutes', at: 5_000, to: 'ending',
         effects: [fx.endMedia('user_ended'), fx.ending('user_ended', S + 3_000, 3), fx.capture(1, 200)],
-        expect: { billedMinutes: 1, totalChargedMinor: 200, settlement: { activeSeconds: 3, captures: [{ window: 1, amountMinor: 200 }], releases: [], finalCaptureMinor: 200 } },
+        expect: {
+          billedMinutes: 1, totalChargedMinor: 200, settlement: { activeSeconds: 3, captures: [{ window: 1, amountMinor: 200 }], releases: [], finalCaptureMinor: 200 },
+          endRequest: { by: 'guest', receivedAtMs: S + 3_000, requestKey: null },
+        },
+      },
+      {
+        name: 'an end during an outage: the meter stopped at the gap\'s start, not at the end',
+        fixture: IN_GAP, at: 9_000, to: 'ending',
+        effects: [fx.endMedia('user_ended'), fx.ending('user_ended', S + 7_000, 3), fx.capture(1, 200)],
+        expect: { meterStoppedAtMs: S + 3_000, endedAtMs: S + 7_000, settlement: { activeSeconds: 3 } },
+      },
+      {
+        name: 'an end retried after a crash: settled as of its first receipt, 26 s before the retry',
+        at: 30_000, event: { type: 'participant_ended', by: 'guest', receivedAtMs: S + 2_000, requestKey: 'end-1' }, to: 'ending',
+        effects: [fx.endMedia('user_ended'), fx.ending('user_ended', S + 2_000, 2), fx.capture(1, 200)],
+        expect: { meterStoppedAtMs: S + 2_000, endedAtMs: S + 2_000, endRequest: { by: 'guest', receivedAtMs: S + 2_000, requestKey: 'end-1' }, settlement: { activeSeconds: 2 } },
       },
       {
         name: 'host ends: the unused next hold is released',
@@ -198,8 +218,24 @@ const ALLOWED: Partial<Record<From, Partial<Record<BillingEventType, Case[]>>>> 
         effects: [fx.endMedia('host_ended'), fx.ending('host_ended', S + 7_000, 7), fx.capture(1, 200), fx.release(2)],
       },
     ],
+    media_gap_opened: [{
+      name: 'a gap opens where media stopped; its decision is due when the grace period ends', at: 5_000, to: 'active',
+      effects: [fx.schedule(S + 33_000, { type: 'media_lost', stoppedAtMs: S + 3_000 })],
+      expect: { mediaGapSinceMs: S + 3_000, currentWindow: 1 },
+    }],
+    media_restored: [
+      {
+        name: 'both back within the grace period: the gap is call time, nothing to reschedule', fixture: IN_GAP, at: 6_000, to: 'active', effects: [],
+        expect: { mediaGapSinceMs: null },
+      },
+      {
+        name: 'both back after the window-1 boundary fell due in the gap: the boundary runs now', fixture: IN_GAP, at: 20_000, to: 'active',
+        effects: [fx.schedule(S + 10_000, ev.boundary(1))],
+        expect: { mediaGapSinceMs: null, currentWindow: 1 },
+      },
+    ],
     media_lost: [{
-      name: 'after the grace period: billed up to when media stopped', at: 35_000, to: 'ending',
+      name: 'after the grace period: billed up to when media stopped', fixture: IN_GAP, at: 35_000, to: 'ending',
       effects: [fx.endMedia('media_lost'), fx.ending('media_lost', S + 33_000, 3), fx.capture(1, 200)],
       expect: { meterStoppedAtMs: S + 3_000, endedAtMs: S + 33_000, endReason: 'media_lost' },
     }],
@@ -295,7 +331,7 @@ t.test('the matrix lists exactly the rows of the transition table', async (t) =>
   const rows = new Set(TRANSITIONS.map((row) => `${row.from ?? 'none'} × ${row.event}`));
   const allowed = new Set(FROMS.flatMap((from) => Object.keys(ALLOWED[from] ?? {}).map((event) => `${from} × ${event}`)));
   t.same([...allowed].sort(), [...rows].sort());
-  t.equal(FROMS.length * BILLING_EVENTS.length, 128, '8 × 16 pairs, each tested below');
+  t.equal(FROMS.length * BILLING_EVENTS.length, 144, '8 × 18 pairs, each tested below');
 });
 
 for (const from of FROMS) {

@@ -134,7 +134,8 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       handler: async (ctx) => {
         const body = ctx.body;
         if ('short_code' in body) {
-          return ok(await paid.initiate(actorOf(ctx.principal), ctx.principal?.kind === 'user' ? ctx.principal.scope : undefined, body, signalingUrlFor(ctx)), 201);
+          const request = ctx.idempotency ? { requestKey: ctx.idempotency.key } : {};
+          return ok(await paid.initiate(actorOf(ctx.principal), ctx.principal?.kind === 'user' ? ctx.principal.scope : undefined, body, signalingUrlFor(ctx), request), 201);
         }
         requireNonGuest(ctx.principal);
         return ok(await calls.initiateRoomCall(actorOf(ctx.principal), body, signalingUrlFor(ctx)), 201);
@@ -180,8 +181,11 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       method: 'post', path: '/v1/calls/{id}/end', summary: 'End the call for everyone (paid: either participant, answered with the billing summary)', tags: ['calls'], auth: 'user',
       params: CallIdParams, body: EndBody,
       responses: { 200: { description: 'The ended call', schema: AnyCallEnvelope }, 409: { description: 'invalid_state (paid) or call_ended (room)' } },
-      handler: async ({ principal, params, body }) => {
-        if (await paid.isPaid(params.id)) return ok({ call: await paid.end(actorOf(principal), params.id) });
+      handler: async ({ principal, params, body, idempotency }) => {
+        if (await paid.isPaid(params.id)) {
+          const request = idempotency ? { receivedAtMs: idempotency.firstReceivedAt.getTime(), requestKey: idempotency.key } : {};
+          return ok({ call: await paid.end(actorOf(principal), params.id, request) });
+        }
         return ok({ call: await calls.end(actorOf(principal), params.id, body.reason ?? 'ended_by_user') });
       },
     }),
