@@ -1,34 +1,44 @@
 /**
- * Chaos (issue 4's key test): paid calls driven by real WebRTC peers against a callplane server
- * process that is SIGKILLed at chosen instants (during initiate, while a hold is being placed, while
- * a capture is being made, during end) and restarted each time. Payments go through the official
- * Stripe SDK to the Stripe-compatible test server in this process, whose records are the judge:
- *   - every hold ends captured or released, exactly once; no capture is made twice;
- *   - every call's captures sum to ⌈active seconds / 60⌉ × rate (active seconds as the server billed them);
- *   - nothing is left pending or failed.
- * The server runs on a scaled clock (×60: a 1-minute window lasts 1 s) so calls cross windows quickly.
+ * Chaos: paid calls driven by real WebRTC peers against a callplane server process that is SIGKILLed at
+ * chosen instants and restarted each time, on a scaled clock (×10: a 1-minute window lasts 6 s). Kills
+ * land during initiates (retried after the restart with the same key), while a hold is placed, while a
+ * window is captured (a boundary falls due), during an end, just before an end (which then reaches the
+ * restarted server) and just after one. After a kill the peers of each call either come back (new
+ * signaling tokens, new transports) or never do; those that do not are ended later by a participant, or
+ * left to the media grace period.
+ *
+ * Two judges:
+ *   - the peers' side: each call's media time as the peers saw it (both sends DTLS-connected, until a
+ *     peer's signaling dropped or the end was sent; a gap shorter than the grace period is call time,
+ *     a longer one ends the billable time at its start). No call is billed beyond that plus SLACK.
+ *   - the Stripe test server: every hold captured or released exactly once, no idempotency key
+ *     created two holds, no call has two holds for one window, captures = total_charged =
+ *     ⌈duration_seconds / 60⌉ × rate; and one call per initiate.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import { createDatabase } from '../../src/db/database.ts';
+import { ScaledClock } from '../../src/shared/clock.ts';
 import type { BillingSnapshot } from '../../src/billing/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { freePortBase } from '../helpers/ports.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
+import { ServerProcess, type ApiAnswer, type ApiInit } from '../helpers/server-process.ts';
 import { startStripeServer } from '../stripe-server/server.ts';
 
-// The whole run takes about two minutes here; more under a loaded suite.
 t.setTimeout(480_000);
-const CALLS = Number(process.env.CALLPLANE_TEST_CHAOS_CALLS ?? 50);
+const CALLS = Number(process.env.CALLPLANE_TEST_CHAOS_CALLS ?? 16);
 const CONCURRENCY = 4;
-const SCALE = 60;
+const SCALE = 10;
 const RATE = '1.00';
 const RATE_MINOR = 100;
-const API_KEY = 'chaos-api-key-0123456789';
+/** Call time: long enough for peers to come back after a restart (a few seconds of real time). */
+const GRACE_SECONDS = 120;
+/**
+ * What the server may bill beyond the peers' media time, in call time: the media heartbeat's interval
+ * (5 s: after a kill, media is known up to the last beat), 1 s of rounding up to whole seconds, and
+ * 100 ms of real time between a peer seeing an instant and the server seeing it (×SCALE).
+ */
+const SLACK_MS = 5_000 + 1_000 + 100 * SCALE;
 
 // Seeded so a failing run can be repeated (CALLPLANE_TEST_CHAOS_SEED).
 let seed = Number(process.env.CALLPLANE_TEST_CHAOS_SEED ?? Date.now() % 100_000);
@@ -40,158 +50,48 @@ function random(): number {
 const between = (min: number, max: number): number => min + random() * (max - min);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+const anchor = new Date();
+const clock = new ScaledClock(SCALE, anchor.getTime());
 const stripe = await startStripeServer({ secretKey: 'sk_test_chaos_0123456789', webhookSecret: 'whsec_chaos_0123456789' });
 t.teardown(() => stripe.close());
 const databaseUrl = await createTestDatabase(t);
 const db = createDatabase(databaseUrl, 2);
 t.teardown(() => db.destroy());
-const dataDir = mkdtempSync(join(tmpdir(), 'callplane-chaos-'));
-t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-const httpPort = await freePortBase(1);
-const mediaPort = await freePortBase(1);
-const baseUrl = `http://127.0.0.1:${httpPort}`;
-
-// A clean environment: the test runner's NODE_OPTIONS (loaders, coverage hooks) must not reach the server.
-const env: NodeJS.ProcessEnv = {
-  PATH: process.env.PATH ?? '',
-  HOME: process.env.HOME ?? '/root',
-  DATABASE_URL: databaseUrl,
-  CALLPLANE_DATA_DIR: dataDir,
-  CALLPLANE_HTTP_HOST: '127.0.0.1',
-  CALLPLANE_HTTP_PORT: String(httpPort),
-  CALLPLANE_API_KEY: API_KEY,
-  CALLPLANE_MEDIA_WORKERS: '1',
-  CALLPLANE_MEDIA_LISTEN_IP: '127.0.0.1',
-  CALLPLANE_MEDIA_PORT_BASE: String(mediaPort),
+const server = await ServerProcess.create(t, databaseUrl, {
   CALLPLANE_PAYMENTS: 'stripe',
   STRIPE_SECRET_KEY: stripe.secretKey,
   CALLPLANE_PAYMENTS_STRIPE_API_BASE: stripe.url,
   CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '3000',
-  CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '90',
-  CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: '30',
+  CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '900',
+  CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: String(GRACE_SECONDS),
   CALLPLANE_CLOCK_SCALE: String(SCALE),
-  CALLPLANE_CLOCK_ANCHOR: new Date().toISOString(),
+  CALLPLANE_CLOCK_ANCHOR: anchor.toISOString(),
   CALLPLANE_JOBS_POLL_INTERVAL_MS: '100',
-  CALLPLANE_RATE_LIMITS_ENABLED: 'false',
-  CALLPLANE_DEMO_ENABLED: 'false',
-  CALLPLANE_LOG_LEVEL: process.env.CALLPLANE_TEST_LOG_LEVEL ?? 'warn',
-  CALLPLANE_LOG_PRETTY: 'false',
-};
-
-// ---- the server process -----------------------------------------------------------------------
-
-let server: ChildProcess | null = null;
-
-function childPids(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function startServer(): Promise<void> {
-  const child = spawn(process.execPath, ['bin/callplane.js', 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + String(chunk)).slice(-4000)));
-  server = child;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited at start (${child.exitCode}): ${stderr}`);
-    try {
-      const ready = await fetch(`${baseUrl}/readyz`);
-      if (ready.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`server not ready in 60 s: ${stderr}`);
-    await sleep(100);
-  }
-}
-
-async function killServer(): Promise<void> {
-  const child = server!;
-  const workers = childPids(child.pid!);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-  // The media workers notice their parent is gone; their ports must be free before the next start.
-  while (workers.some(alive)) await sleep(20);
-  server = null;
-}
-
-// A timed-out or interrupted test must not leave a server running: kill it on the way out, whatever ends us.
-const killOnExit = (): void => {
-  if (server && server.exitCode === null) server.kill('SIGKILL');
-};
-process.once('exit', killOnExit);
-for (const signal of ['SIGALRM', 'SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    killOnExit();
-    process.exit(1);
-  });
-}
-
-t.teardown(async () => {
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
 });
 
-// ---- HTTP that survives restarts ----------------------------------------------------------------
+const trace = (message: string): void => {
+  if (process.env.CALLPLANE_TEST_CHAOS_TRACE) process.stderr.write(`[chaos ${((Date.now() - traceStart) / 1000).toFixed(1)}s] ${message}\n`);
+};
+const traceStart = Date.now();
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are read field by field */
-async function api(path: string, init: { method?: string; body?: unknown; token?: string; apiKey?: boolean; key?: string } = {}): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {};
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  if (init.token) headers.authorization = `Bearer ${init.token}`;
-  if (init.apiKey) headers['x-api-key'] = API_KEY;
-  if (init.key) headers['x-idempotency-key'] = init.key;
-  const response = await fetch(`${baseUrl}${path}`, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}) });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Repeats a request (same idempotency key) through crashes and restarts until it gets a final answer. */
-async function persist(path: string, init: Parameters<typeof api>[1], retryOn: (status: number, body: any) => boolean = () => false): Promise<{ status: number; body: any }> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      const answer = await api(path, init);
-      const transient = answer.status >= 500 || answer.body?.error?.code === 'request_in_progress' || retryOn(answer.status, answer.body);
-      if (!transient || Date.now() > deadline) return answer;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-    }
-    await sleep(150);
-  }
-}
-/* eslint-enable @typescript-eslint/no-explicit-any */
+/** Every answer a persisted request got: a request_in_progress would mean a crash-cut key blocked its retry. */
+const answers: ApiAnswer[] = [];
+const persist = (path: string, init: ApiInit, retryOn?: (status: number, body: { error?: { code?: string } }) => boolean) =>
+  server.persist(path, init, { onAnswer: (answer) => answers.push(answer), ...(retryOn ? { retryOn } : {}) });
 
 // ---- the run ------------------------------------------------------------------------------------
 
-await startServer();
-const hostUser = (await api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: 'Chaos Host', role: 'host' } })).body.user;
-const hostToken = (await api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: hostUser.id, ttl_seconds: 86400 } })).body.access_token as string;
-const shortCode = (await api('/v1/links', { method: 'POST', token: hostToken, body: { rate_per_minute: RATE, currency: 'usd', window_size_minutes: 1 } })).body.link.short_code as string;
+await server.start();
+const hostUser = (await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: 'Chaos Host', role: 'host' } })).body.user;
+const hostToken = (await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: hostUser.id, ttl_seconds: 86400 } })).body.access_token as string;
+const shortCode = (await server.api('/v1/links', { method: 'POST', token: hostToken, body: { rate_per_minute: RATE, currency: 'usd', window_size_minutes: 1 } })).body.link.short_code as string;
 
 // The host stays available: its user socket is reopened whenever the server comes back.
 let running = true;
 let hostSocket: WebSocket | null = null;
 const hostSocketLoop = (async () => {
   while (running) {
-    const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/v1/ws?token=${hostToken}`);
+    const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${hostToken}`);
     hostSocket = ws;
     ws.on('error', () => undefined);
     await new Promise((resolve) => ws.once('close', resolve).once('unexpected-response', resolve));
@@ -204,18 +104,69 @@ t.teardown(async () => {
   await hostSocketLoop.catch(() => undefined);
 });
 
-const inFlight = { initiate: 0, end: 0 };
-const outcome = { completed: 0, cancelled: 0, declined: 0, gaveUp: 0, mediaActive: 0 };
-const callIds = new Set<string>();
+/** What the peers of one call saw, in call time (the server's clock: same anchor, same scale). */
+interface CallRecord {
+  n: number;
+  guestId: string;
+  callId: string | null;
+  /** Spans with both peers' send transports DTLS-connected. */
+  media: Array<{ from: number; to: number }>;
+  endSentAt: number | null;
+  /** After a kill: came back, ended while gone, or left to the grace period. */
+  afterKill: Array<'back' | 'end-while-gone' | 'abandoned'>;
+}
+const records: CallRecord[] = [];
+const inFlight = { initiate: 0, end: 0, beforeEnd: 0, afterEnd: 0 };
+const outcome = { completed: 0, cancelled: 0, gaveUp: 0, mediaActive: 0 };
 
-const trace = (message: string): void => {
-  if (process.env.CALLPLANE_TEST_CHAOS_TRACE) process.stderr.write(`[chaos ${((Date.now() - traceStart) / 1000).toFixed(1)}s] ${message}\n`);
-};
-const traceStart = Date.now();
+type Answer = { signaling_url: string; signaling_token: string };
+
+/** Both peers up, or null (the server went away during set-up). Returns when both sends are DTLS-connected. */
+async function connectBoth(answers: Answer[]): Promise<NodePeer[] | null> {
+  const peers: NodePeer[] = [];
+  try {
+    for (const answer of answers) peers.push(await NodePeer.connect({ signalingUrl: answer.signaling_url, token: answer.signaling_token, produce: { audio: true }, consume: false, timeoutMs: 8000 }));
+    await Promise.all(peers.map((peer) => peer.sendConnected(8000)));
+    return peers;
+  } catch {
+    await Promise.all(peers.map((peer) => peer.close({ leave: false }).catch(() => undefined)));
+    return null;
+  }
+}
+
+/** Fresh signaling tokens for both sides, or null when the call is no longer live. */
+async function tokens(callId: string, guestToken: string): Promise<Answer[] | null> {
+  const host = await persist(`/v1/calls/${callId}/token`, { method: 'POST', token: hostToken });
+  const guest = host.status === 200 ? await persist(`/v1/calls/${callId}/token`, { method: 'POST', token: guestToken }) : host;
+  return host.status === 200 && guest.status === 200 ? [host.body, guest.body] : null;
+}
+
+async function end(record: CallRecord, token: string, beforeKill: boolean): Promise<void> {
+  if (beforeKill) {
+    // Announce the end to the killer, give it a moment to strike first: the end then reaches the restarted server.
+    inFlight.beforeEnd += 1;
+    await sleep(40);
+    inFlight.beforeEnd -= 1;
+  }
+  record.endSentAt = clock.nowMs();
+  inFlight.end += 1;
+  try {
+    const ended = await persist(`/v1/calls/${record.callId}/end`, { method: 'POST', token, key: `chaos-end-${record.n}`, body: {} });
+    if (ended.status === 200 && ended.body.call.status === 'completed') outcome.completed += 1;
+    else if (ended.status === 200 && ended.body.call.status === 'cancelled') outcome.cancelled += 1;
+    trace(`call ${record.n}: end → ${ended.status} ${ended.body?.call?.status ?? ended.body?.error?.code}`);
+  } finally {
+    inFlight.end -= 1;
+  }
+  inFlight.afterEnd += 1;
+  await sleep(40); // the killer may strike right after an end was answered
+  inFlight.afterEnd -= 1;
+}
 
 async function driveCall(n: number): Promise<void> {
-  trace(`call ${n}: start`);
   const guest = (await persist(`/v1/links/${shortCode}/guest`, { method: 'POST', body: { guest_name: `Guest ${n}` } })).body;
+  const record: CallRecord = { n, guestId: guest.user.id, callId: null, media: [], endSentAt: null, afterKill: [] };
+  records.push(record);
   inFlight.initiate += 1;
   let initiated;
   try {
@@ -230,60 +181,71 @@ async function driveCall(n: number): Promise<void> {
     return;
   }
   const callId: string = initiated.body.call.id;
-  callIds.add(callId);
+  record.callId = callId;
+  const endToken = n % 2 ? hostToken : guest.access_token;
   trace(`call ${n}: initiated ${callId}`);
-  const peers: NodePeer[] = [];
-  try {
-    const joined = await persist(`/v1/calls/${callId}/join`, { method: 'POST', token: hostToken });
-    if (joined.status === 200) {
-      const guestToken = await persist(`/v1/calls/${callId}/token`, { method: 'POST', token: guest.access_token });
-      if (guestToken.status === 200) {
-        for (const answer of [joined.body, guestToken.body]) {
-          try {
-            peers.push(await NodePeer.connect({ signalingUrl: answer.signaling_url, token: answer.signaling_token, produce: { audio: true }, consume: false, timeoutMs: 8000 }));
-          } catch {
-            break; // the server went away mid set-up: end the call below
-          }
-        }
+  const joined = await persist(`/v1/calls/${callId}/join`, { method: 'POST', token: hostToken });
+  let answers = joined.status === 200 ? await tokens(callId, guest.access_token) : null;
+  let talked = false;
+  while (answers) {
+    const peers = await connectBoth(answers);
+    answers = null;
+    if (!peers) break;
+    const from = clock.nowMs();
+    if (!talked) outcome.mediaActive += 1;
+    talked = true;
+    // Talk for 20–100 s of call time, unless the server dies first (a peer's signaling socket closes).
+    const dropped = await Promise.race([sleep(between(2000, 10_000)).then(() => false), ...peers.map((peer) => peer.closed.then(() => true))]);
+    if (!dropped) {
+      const beforeKill = random() < 0.5;
+      if (!beforeKill) record.media.push({ from, to: clock.nowMs() });
+      const ending = end(record, endToken, beforeKill);
+      if (beforeKill) {
+        // The media span ends with the end request, or with the kill if it came first.
+        const raced = await Promise.race([ending.then(() => 'ended'), ...peers.map((peer) => peer.closed.then(() => 'dropped'))]);
+        record.media.push({ from, to: raced === 'dropped' ? Math.min(clock.nowMs(), record.endSentAt ?? clock.nowMs()) : record.endSentAt! });
       }
+      await ending;
+      await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
+      return;
     }
-    trace(`call ${n}: ${peers.length} peers connected`);
-    if (peers.length === 2) {
-      outcome.mediaActive += 1;
-      // Talk for 0.5–5 minutes of call time, unless the server dies first (the peers' sockets close).
-      await Promise.race([sleep(between(500, 5000)), ...peers.map((peer) => peer.closed)]);
+    record.media.push({ from, to: clock.nowMs() });
+    await Promise.all(peers.map((peer) => peer.close({ leave: false }).catch(() => undefined)));
+    const choice = random();
+    if (choice < 0.5) {
+      record.afterKill.push('back');
+      trace(`call ${n}: media dropped, coming back`);
+      answers = await tokens(callId, guest.access_token);
+    } else if (choice < 0.8) {
+      record.afterKill.push('end-while-gone');
+      await sleep(between(0, 4000));
+      await end(record, endToken, false);
+      return;
+    } else {
+      record.afterKill.push('abandoned'); // the grace period ends it
+      return;
     }
-  } finally {
-    await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
   }
-  trace(`call ${n}: ending`);
-  inFlight.end += 1;
-  try {
-    const ended = await persist(`/v1/calls/${callId}/end`, { method: 'POST', token: n % 2 ? hostToken : guest.access_token, key: `chaos-end-${n}`, body: {} });
-    if (ended.status === 200 && ended.body.call.status === 'completed') outcome.completed += 1;
-    else if (ended.status === 200 && ended.body.call.status === 'cancelled') outcome.cancelled += 1;
-    trace(`call ${n}: end → ${ended.status} ${ended.body?.call?.status ?? ended.body?.error?.code}`);
-  } finally {
-    inFlight.end -= 1;
-  }
+  if (record.endSentAt === null) await end(record, endToken, false);
 }
 
-type Target = 'initiate' | 'hold' | 'capture' | 'end';
+type Target = 'initiate' | 'hold' | 'capture' | 'end' | 'before-end' | 'after-end';
 const kills: Array<{ target: Target; hit: boolean }> = [];
-const TARGETS: Target[] = ['initiate', 'hold', 'capture', 'end'];
+const TARGETS: Target[] = ['initiate', 'capture', 'before-end', 'hold', 'end', 'after-end'];
+const flagOf: Partial<Record<Target, keyof typeof inFlight>> = { initiate: 'initiate', end: 'end', 'before-end': 'beforeEnd', 'after-end': 'afterEnd' };
 
 /** Resolves when the instant of `target` comes (or after `ms`): true if it came. */
 async function instantOf(target: Target, ms: number): Promise<boolean> {
   const after = stripe.state.calls.length ? stripe.state.calls.at(-1)!.seq : 0;
-  const timeout = sleep(ms).then(() => false);
   if (target === 'hold' || target === 'capture') {
     const pattern = target === 'hold' ? /^\/v1\/payment_intents$/ : /\/capture$/;
-    return Promise.race([stripe.state.waitForCall((call) => call.seq > after && call.method === 'POST' && pattern.test(call.path)).then(() => true), timeout]);
+    return Promise.race([stripe.state.waitForCall((call) => call.seq > after && call.method === 'POST' && pattern.test(call.path)).then(() => true), sleep(ms).then(() => false)]);
   }
+  const flag = flagOf[target]!;
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (inFlight[target] > 0) {
-      await sleep(between(0, 15));
+    if (inFlight[flag] > 0) {
+      if (target === 'initiate' || target === 'end') await sleep(between(0, 15));
       return true;
     }
     await sleep(5);
@@ -298,12 +260,12 @@ const killer = (async () => {
     await sleep(between(1500, 3500));
     if (driversDone) break;
     const target = TARGETS[i++ % TARGETS.length]!;
-    const hit = await instantOf(target, 3000);
+    const hit = await instantOf(target, target === 'before-end' ? 10_000 : 4000);
     if (driversDone) break;
-    await killServer();
+    await server.kill();
     kills.push({ target, hit });
     trace(`killed (${target}, ${hit ? 'hit' : 'missed'})`);
-    await startServer();
+    await server.start();
     trace('restarted');
   }
 })();
@@ -319,20 +281,35 @@ driversDone = true;
 await killer;
 const driveSeconds = (Date.now() - started) / 1000;
 
-// Every call reaches a terminal state (join timeouts and media-loss grace run on the server's jobs).
+// Every call reaches a terminal state (media-loss grace periods run on the server's jobs).
 const TERMINAL = ['completed', 'cancelled', 'failed'];
-const settleDeadline = Date.now() + 60_000;
-let rows = await db.selectFrom('call_billing').select(['call_id', 'state', 'snapshot']).execute();
+const settleDeadline = Date.now() + 90_000;
+let rows = await db.selectFrom('call_billing').select(['call_id', 'guest_id', 'state', 'snapshot']).execute();
 while (rows.some((row) => !TERMINAL.includes(row.state)) && Date.now() < settleDeadline) {
   await sleep(250);
-  rows = await db.selectFrom('call_billing').select(['call_id', 'state', 'snapshot']).execute();
+  rows = await db.selectFrom('call_billing').select(['call_id', 'guest_id', 'state', 'snapshot']).execute();
 }
 const pendingOps = await db.selectFrom('payment_ops').select(['idempotency_key', 'status', 'last_error']).where('status', '!=', 'done').execute();
 
+/** The most the server may bill: from the first media span's start to the end of the billable run. */
+function mediaBoundMs(record: CallRecord): number {
+  if (record.media.length === 0) return 0;
+  let runEnd = record.media[0]!.to;
+  for (const span of record.media.slice(1)) {
+    // Back within the grace period (with the slack, in the server's favour): the gap was call time.
+    if (span.from - runEnd > GRACE_SECONDS * 1000 + SLACK_MS) break;
+    runEnd = span.to;
+  }
+  return runEnd - record.media[0]!.from;
+}
+
 t.test('chaos: the server was killed at every kind of instant and calls were driven through it', async (t) => {
   t.ok(rows.length >= CALLS, `${rows.length} paid calls were created for ${CALLS} driven`);
-  for (const target of TARGETS) t.ok(kills.some((k) => k.target === target && k.hit), `at least one kill ${target === 'end' || target === 'initiate' ? 'during' : 'while making a'} ${target}`);
+  t.ok(kills.length >= 4, `${kills.length} kills`);
+  for (const target of TARGETS) t.ok(kills.some((k) => k.target === target && k.hit), `at least one kill at ${target}`);
   t.ok(outcome.mediaActive >= CALLS / 2, `${outcome.mediaActive} calls had both peers connected through the SFU`);
+  const after = records.flatMap((r) => r.afterKill);
+  t.ok(after.includes('back') && (after.includes('end-while-gone') || after.includes('abandoned')), `after a kill, peers came back (${after.filter((a) => a === 'back').length}) and did not (${after.filter((a) => a !== 'back').length})`);
 });
 
 t.test('chaos: every call is terminal, every payment operation answered, none failed', async (t) => {
@@ -341,7 +318,15 @@ t.test('chaos: every call is terminal, every payment operation answered, none fa
   t.same(pendingOps, [], 'no payment operation left pending or failed');
 });
 
-t.test('chaos: every hold is captured or released exactly once; no capture twice', async (t) => {
+t.test('chaos: one call per initiate, and a crash-cut request never blocked its retry', async (t) => {
+  const perGuest = new Map<string, number>();
+  for (const row of rows) perGuest.set(row.guest_id, (perGuest.get(row.guest_id) ?? 0) + 1);
+  t.same([...perGuest.entries()].filter(([, count]) => count > 1), [], 'no guest has two calls (a retried initiate found its call)');
+  t.same(records.filter((r) => r.callId !== null && !rows.some((row) => row.call_id === r.callId)).map((r) => r.n), [], 'every answered call id is a stored call');
+  t.equal(answers.filter((a) => a.body?.error?.code === 'request_in_progress').length, 0, 'no request_in_progress after a restart');
+});
+
+t.test('chaos: every hold is captured or released exactly once; no capture twice; no double hold', async (t) => {
   const intents = [...stripe.state.paymentIntents.values()];
   t.ok(intents.length >= outcome.completed, `${intents.length} holds placed`);
   const unsettled = intents.filter((pi) => pi.status !== 'succeeded' && pi.status !== 'canceled').map((pi) => `${pi.id}:${pi.status}`);
@@ -350,32 +335,47 @@ t.test('chaos: every hold is captured or released exactly once; no capture twice
   t.same(twice, [], 'each hold has exactly one capture or one cancel in its history');
   const creates = stripe.state.calls.filter((call) => call.method === 'POST' && call.path === '/v1/payment_intents' && call.status === 200 && !call.replayed);
   t.equal(new Set(creates.map((call) => call.idempotencyKey)).size, creates.length, 'no idempotency key created two holds');
+  const perWindow = new Map<string, number>();
+  for (const pi of intents) perWindow.set(`${pi.metadata.call_id}:w${pi.metadata.window}`, (perWindow.get(`${pi.metadata.call_id}:w${pi.metadata.window}`) ?? 0) + 1);
+  t.same([...perWindow.entries()].filter(([, count]) => count > 1), [], 'no call holds one window twice');
   t.equal(stripe.state.internalErrors.length, 0, 'the Stripe test server saw no malformed request');
 });
 
-t.test('chaos: every call\'s captures sum to ⌈active seconds / 60⌉ × rate', async (t) => {
+t.test('chaos: no call is billed beyond the media time its peers saw (plus the stated slack)', async (t) => {
   const capturedByCall = new Map<string, number>();
   for (const pi of stripe.state.paymentIntents.values()) {
     const callId = pi.metadata.call_id!;
     capturedByCall.set(callId, (capturedByCall.get(callId) ?? 0) + pi.amount_received);
   }
   const wrong: string[] = [];
-  let activeSecondsTotal = 0;
+  const overbilled: string[] = [];
+  let underbilled = 0;
+  let billedSeconds = 0;
+  let mediaSeconds = 0;
   for (const row of rows) {
     const s = row.snapshot as BillingSnapshot;
+    const duration = s.settlement?.activeSeconds ?? 0;
     const captured = capturedByCall.get(row.call_id) ?? 0;
-    const activeSeconds = s.settlement?.activeSeconds ?? 0;
-    activeSecondsTotal += activeSeconds;
-    const expected = Math.ceil(activeSeconds / 60) * RATE_MINOR;
-    if (captured !== expected || s.totalChargedMinor !== expected) wrong.push(`${row.call_id} ${s.state}: captured ${captured}, recorded ${s.totalChargedMinor}, expected ${expected} for ${activeSeconds} s`);
+    const expected = Math.ceil(duration / 60) * RATE_MINOR;
+    if (captured !== expected || s.totalChargedMinor !== expected) wrong.push(`${row.call_id} ${s.state}: captured ${captured}, recorded ${s.totalChargedMinor}, expected ${expected} for ${duration} s`);
+    const record = records.find((r) => r.callId === row.call_id);
+    const bound = record ? mediaBoundMs(record) : 0;
+    billedSeconds += duration;
+    mediaSeconds += bound / 1000;
+    if (duration * 1000 > bound + SLACK_MS || (s.totalChargedMinor ?? 0) > Math.ceil((bound + SLACK_MS) / 60_000) * RATE_MINOR) {
+      overbilled.push(`${row.call_id} (call ${record?.n}): billed ${duration} s / ${s.totalChargedMinor}, media ${(bound / 1000).toFixed(1)} s [${record?.media.map((m) => `${((m.from - record.media[0]!.from) / 1000).toFixed(1)}–${((m.to - record.media[0]!.from) / 1000).toFixed(1)}`).join(', ')}] ${record?.afterKill.join(',')} ${s.endReason}`);
+    }
+    if (duration * 1000 < bound - SLACK_MS) underbilled += 1;
   }
-  t.same(wrong, [], 'captured = recorded = ⌈active seconds / 60⌉ × rate for every call');
+  t.same(wrong, [], 'captured = recorded = ⌈duration_seconds / 60⌉ × rate for every call');
+  t.same(overbilled, [], `0 calls billed beyond their media time + ${SLACK_MS / 1000} s`);
   const byState = (state: string) => rows.filter((row) => row.state === state).length;
   const intents = [...stripe.state.paymentIntents.values()];
   t.comment(
     `chaos counts: ${rows.length} calls (${byState('completed')} completed, ${byState('cancelled')} cancelled, ${byState('failed')} failed) in ${driveSeconds.toFixed(0)} s; ` +
       `${intents.length} holds (${intents.filter((pi) => pi.status === 'succeeded').length} captured, ${intents.filter((pi) => pi.status === 'canceled').length} released); ` +
       `${kills.length} kills (${TARGETS.map((target) => `${target} ${kills.filter((k) => k.target === target && k.hit).length}/${kills.filter((k) => k.target === target).length}`).join(', ')}); ` +
-      `${stripe.state.calls.filter((call) => call.replayed).length} idempotent replays; ${(activeSecondsTotal / 60).toFixed(1)} billed call-minutes`,
+      `after kills: ${['back', 'end-while-gone', 'abandoned'].map((a) => `${a} ${records.flatMap((r) => r.afterKill).filter((x) => x === a).length}`).join(', ')}; ` +
+      `${stripe.state.calls.filter((call) => call.replayed).length} idempotent replays; billed ${billedSeconds} s of ${mediaSeconds.toFixed(0)} s of media; ${underbilled} calls billed under their media time by more than the slack`,
   );
 });
