@@ -12,17 +12,17 @@
  */
 import t from 'tap';
 import { startTestServer } from '../helpers/server.ts';
-import { chromiumAvailable, ensureWebBuilt, notificationsOf, waitFor, waitForNotification } from './helpers/browser.ts';
+import { browserTest, ensureWebBuilt, notificationsOf, waitFor, waitForNotification } from './helpers/browser.ts';
 import { twoPartyCall } from './helpers/call.ts';
 
 t.setTimeout(90_000);
 
 const THRESHOLD_DBOV = -70;
 
-t.test('active_speaker names the unmuted participant at the muted one', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'active_speaker names the unmuted participant at the muted one', async (t) => {
   ensureWebBuilt();
   const server = await startTestServer(t, { media: { workers: 1 } });
-  const { alice, bob, alicePid, bobPid } = await twoPartyCall(t, server, 'Who is talking');
+  const { alice, bob, callId, alicePid, bobPid } = await twoPartyCall(t, server, 'Who is talking');
   const speakers = async (client: typeof alice, from = 0) => (await notificationsOf(client, 'active_speaker')).slice(from) as Array<{ participantId: string | null; volume?: number }>;
   t.teardown(async () => {
     if (t.passing()) return;
@@ -43,11 +43,28 @@ t.test('active_speaker names the unmuted participant at the muted one', { skip: 
   const aliceFrom = await alice.page.evaluate(async () => {
     const session = window.callplane.session!;
     await session.toggleMic();
-    return { muted: session.micMuted, count: window.callplane.notifications.filter((n) => n.type === 'active_speaker').length };
+    const { microphone, camera } = window.callplane.producers;
+    return {
+      muted: session.micMuted,
+      count: window.callplane.notifications.filter((n) => n.type === 'active_speaker').length,
+      mic: { id: microphone!.id, paused: microphone!.paused },
+      cam: { id: camera!.id, paused: camera!.paused },
+    };
   });
   t.ok(aliceFrom.muted, "Alice's microphone is muted");
-  const paused = await waitForNotification(bob, 'producer_paused', (p) => p.participantId === alicePid, 10_000);
-  t.ok(paused, "Bob is told Alice's producer is paused");
+  t.same([aliceFrom.mic.paused, aliceFrom.cam.paused], [true, false], "Alice's page paused her microphone producer, not her camera's");
+  // The SFU's producers too: the page pausing only stops its own sending; consumers and the call's
+  // audio_on follow the server's pause.
+  const sfuPaused = Object.fromEntries([...(server.ctx.sfu.get(callId)?.peers.get(alicePid)?.producers.values() ?? [])].map(({ producer }) => [producer.id, producer.paused]));
+  t.same(sfuPaused, { [aliceFrom.mic.id]: true, [aliceFrom.cam.id]: false }, "the SFU holds Alice's microphone producer paused and her camera's not");
+  // Any producer_paused, not one already filtered to Alice, so the assertion checks who and what.
+  await waitForNotification(bob, 'producer_paused', () => true, 10_000);
+  t.same(await notificationsOf(bob, 'producer_paused'), [{ participantId: alicePid, producerId: aliceFrom.mic.id }], "Bob is told Alice's microphone producer, and only it, is paused");
+  const bobSees = await bob.page.evaluate((pid) => {
+    const producers = window.callplane.session!.peers.get(pid)?.producers;
+    return Object.fromEntries([...(producers?.values() ?? [])].map((p) => [p.producerId, p.paused]));
+  }, alicePid);
+  t.same(bobSees, { [aliceFrom.mic.id]: true, [aliceFrom.cam.id]: false }, "Bob's page marks Alice's microphone paused and her camera not");
   const bobFrom = await bob.page.evaluate(
     (pid) => {
       const list = window.callplane.notifications;

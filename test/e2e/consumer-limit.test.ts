@@ -6,7 +6,7 @@
 import t from 'tap';
 import { startTestServer } from '../helpers/server.ts';
 import {
-  chromiumAvailable,
+  browserTest,
   demoSignIn,
   ensureWebBuilt,
   dumpPageLogsOnFailure,
@@ -21,7 +21,7 @@ import {
 
 t.setTimeout(150_000);
 
-t.test('a subscriber on the second worker still decodes video', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'a subscriber on the second worker still decodes video', async (t) => {
   ensureWebBuilt();
   const [server, alice, bob, carol] = await Promise.all([
     startTestServer(t, { media: { workers: 2, max_consumers_per_worker: 2 } }),

@@ -9,7 +9,7 @@ import t from 'tap';
 import { startTestServer } from '../helpers/server.ts';
 import {
   TEST_VIDEO,
-  chromiumAvailable,
+  browserTest,
   dumpPageLogsOnFailure,
   ensureWebBuilt,
   launchClient,
@@ -26,7 +26,7 @@ t.setTimeout(180_000);
 const text = (client: Client, testId: string): Promise<string> => client.page.getByTestId(testId).innerText();
 const attribute = async (client: Client, testId: string, name: string): Promise<string | null> => client.page.getByTestId(testId).getAttribute(name);
 
-t.test('a paid link call between a host and a guest, through the demo page', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'a paid link call between a host and a guest, through the demo page', async (t) => {
   ensureWebBuilt();
   const [server, host, guest] = await Promise.all([startTestServer(t), launchClient(t, 'Host'), launchClient(t, 'Guest')]);
   dumpPageLogsOnFailure(t, [host, guest]);
@@ -168,7 +168,7 @@ t.test('a paid link call between a host and a guest, through the demo page', { s
   t.match(terms, /2\.00 USD\/min · 10-min windows · used 1×/, 'the link shows its terms and one use (the declined attempt released its use)');
 });
 
-t.test('a refused next hold: both pages warn when the call will end', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'a refused next hold: both pages warn when the call will end', async (t) => {
   ensureWebBuilt();
   const [server, host, guest] = await Promise.all([startTestServer(t), launchClient(t, 'Host'), launchClient(t, 'Guest')]);
   dumpPageLogsOnFailure(t, [host, guest]);

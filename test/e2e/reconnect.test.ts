@@ -6,7 +6,7 @@
 import t from 'tap';
 import { startTestServer } from '../helpers/server.ts';
 import {
-  chromiumAvailable,
+  browserTest,
   demoSignIn,
   ensureWebBuilt,
   dumpPageLogsOnFailure,
@@ -21,7 +21,7 @@ import {
 
 t.setTimeout(120_000);
 
-t.test('a dropped signaling socket reconnects with the same identity', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'a dropped signaling socket reconnects with the same identity', async (t) => {
   ensureWebBuilt();
   const [server, alice, bob] = await Promise.all([startTestServer(t, { media: { workers: 1 } }), launchClient(t, 'Alice'), launchClient(t, 'Bob')]);
   dumpPageLogsOnFailure(t, [alice, bob]);

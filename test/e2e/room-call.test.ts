@@ -6,7 +6,7 @@
 import t from 'tap';
 import { startTestServer } from '../helpers/server.ts';
 import {
-  chromiumAvailable,
+  browserTest,
   demoSignIn,
   ensureWebBuilt,
   dumpPageLogsOnFailure,
@@ -24,7 +24,7 @@ import {
 
 t.setTimeout(180_000);
 
-t.test('a room video call between three browsers', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'a room video call between three browsers', async (t) => {
   ensureWebBuilt();
   const [server, alice, bob, carol] = await Promise.all([
     startTestServer(t, { media: { workers: 2 } }),

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { HttpServer } from '../../src/http/server.ts';
 import { webRoutes, assetPathFromUrl } from '../../src/http/routes/web.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
-import { chromiumAvailable, ensureWebBuilt, launchClient, openDemo, pageState } from './helpers/browser.ts';
+import { browserTest, ensureWebBuilt, launchClient, openDemo, pageState } from './helpers/browser.ts';
 
 const distDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/web/dist');
 
@@ -108,7 +108,7 @@ t.test('a missing bundle answers 503 with how to build it', async (t) => {
   t.equal((await fetch(`${base}/assets/app.js`)).status, 404);
 });
 
-t.test('the page boots in Chromium', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'the page boots in Chromium', async (t) => {
   const base = await serve(distDir);
   const client = await launchClient(t, 'Boot');
   await openDemo(client, base);

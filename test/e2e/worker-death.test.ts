@@ -6,12 +6,12 @@
 import t from 'tap';
 import type { WorkerDiedEvent } from '../../src/media/worker-pool.ts';
 import { startTestServer } from '../helpers/server.ts';
-import { chromiumAvailable, ensureWebBuilt, notificationsOf, waitFor, waitForNotification, waitForPublishing } from './helpers/browser.ts';
+import { browserTest, ensureWebBuilt, notificationsOf, waitFor, waitForNotification, waitForPublishing } from './helpers/browser.ts';
 import { twoPartyCall, waitForVideoFlowing } from './helpers/call.ts';
 
 t.setTimeout(90_000);
 
-t.test('killing the worker hosting a call: everyone reconnects and media flows again', { skip: chromiumAvailable() ? false : 'no Chromium at /usr/bin/chromium' }, async (t) => {
+browserTest(t, 'killing the worker hosting a call: everyone reconnects and media flows again', async (t) => {
   ensureWebBuilt();
   const server = await startTestServer(t, { media: { workers: 2 } });
   const call = await twoPartyCall(t, server, 'Doomed worker');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TypeGuard } from '@sinclair/typebox';
+import { TypeGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import { startTestServer } from '../helpers/server.ts';
 
 // Every route the server registers, not a hand-kept list: a new endpoint is covered the day it lands.
@@ -10,6 +10,16 @@ const SOME_ULID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 
 const routes = server.http.routeDefinitions;
 const pathOf = (template: string) => template.replace(/\{[a-z_]+\}/g, SOME_ULID);
+
+/**
+ * The object shapes a body schema accepts: the object itself, or each variant of a union of
+ * objects (POST /v1/calls/initiate). None for any other shape: the sweep cannot read it.
+ */
+function objectVariants(schema: TSchema): TObject[] {
+  if (TypeGuard.IsObject(schema)) return [schema];
+  if (TypeGuard.IsUnion(schema) && schema.anyOf.every((variant) => TypeGuard.IsObject(variant))) return schema.anyOf as TObject[];
+  return [];
+}
 
 t.test('every authenticated route refuses missing, forged and garbage credentials with 401', async (t) => {
   const authed = routes.filter((r) => r.auth !== 'none');
@@ -40,13 +50,21 @@ t.test('every route with a body answers 400 validation_failed to malformed JSON,
     t.equal(unknown.status, 400, `${method} ${route.path}: unknown field`);
     t.ok(unknown.body.error.details.errors.some((e: { path: string }) => e.path === '/surely_not_a_field'), 'the unknown field is named');
 
-    // Wrong types: every declared property gets a value of a type no schema here accepts.
-    const properties = TypeGuard.IsObject(route.body!) ? Object.keys(route.body!.properties) : [];
-    const wrong = Object.fromEntries(properties.map((name) => [name, { nested: [true] }]));
-    const typed = await server.api(pathOf(route.path), { method, ...auth, body: wrong });
-    t.equal(typed.status, 400, `${method} ${route.path}: wrong types`);
-    for (const name of properties) {
-      t.ok(typed.body.error.details.errors.some((e: { path: string }) => e.path.startsWith(`/${name}`)), `${method} ${route.path}: /${name} is named`);
+    // Wrong types: every declared property gets a value of a type no schema here accepts. A union
+    // is swept one variant at a time (the server reports the variant whose fields were sent).
+    const variants = objectVariants(route.body!);
+    const shapes = variants.map((variant) => Object.keys(variant.properties));
+    // A body shape the sweep cannot read would otherwise pass with nothing checked.
+    t.ok(shapes.length > 0 && shapes.every((names) => names.length > 0), `${method} ${route.path}: the sweep finds the body's properties (${shapes.map((names) => names.join(', ')).join(' | ') || 'none'})`);
+    for (const properties of shapes) {
+      const label = variants.length > 1 ? `${method} ${route.path} {${properties.join(', ')}}` : `${method} ${route.path}`;
+      const wrong = Object.fromEntries(properties.map((name) => [name, { nested: [true] }]));
+      const typed = await server.api(pathOf(route.path), { method, ...auth, body: wrong });
+      t.equal(typed.status, 400, `${label}: wrong types`);
+      t.equal(typed.body?.error?.code, 'validation_failed', `${label}: wrong types are validation_failed`);
+      for (const name of properties) {
+        t.ok(typed.body?.error?.details?.errors?.some((e: { path: string }) => e.path.startsWith(`/${name}`)), `${label}: /${name} is named`);
+      }
     }
   }
 });

@@ -29,9 +29,25 @@ export function ensureWebBuilt(): void {
   built = true;
 }
 
-/** Whether this machine can run the browser tests at all. */
-export function chromiumAvailable(): boolean {
-  return existsSync(CHROMIUM_PATH);
+/** Why this machine cannot run the browser tests (no Chromium), or null when it can. */
+export function chromiumMissing(): string | null {
+  return existsSync(CHROMIUM_PATH) ? null : `no Chromium at ${CHROMIUM_PATH} (apt-get install chromium, or set CALLPLANE_CHROMIUM)`;
+}
+
+/**
+ * Registers a real-browser test on `parent`. Without Chromium a developer's machine skips it,
+ * saying why; under CI=true it fails instead: a CI machine that lost Chromium would otherwise pass
+ * the run without having run one browser test.
+ */
+export function browserTest(parent: Test, name: string, fn: (t: Test) => Promise<void>): Promise<unknown> {
+  const missing = chromiumMissing();
+  if (!missing) return parent.test(name, fn);
+  if (process.env.CI === 'true') {
+    return parent.test(name, async (t) => {
+      t.fail(`${missing}: CI=true, so the browser tests fail rather than skip`);
+    });
+  }
+  return parent.test(name, { skip: `${missing}; with CI=true this fails instead` }, fn);
 }
 
 export interface Client {
