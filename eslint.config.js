@@ -14,6 +14,36 @@ const nodeGlobals = Object.fromEntries(
   ].map((name) => [name, 'readonly']),
 );
 
+// The layers of src/ (docs/architecture.md): a folder may import its own layer and the layers below,
+// never one above. Checked on the import string: relative imports name the folder they reach.
+const LAYERS = [
+  { name: 'base', folders: ['shared', 'config', 'protocol'] },
+  { name: 'infrastructure', folders: ['db', 'media', 'storage', 'jobs', 'sfu'] },
+  { name: 'domain', folders: ['identity', 'calls', 'billing', 'turn', 'chat', 'recording', 'webhooks'] },
+  { name: 'transport', folders: ['http', 'signaling', 'realtime', 'ws'] },
+  { name: 'top', folders: ['cli'], files: ['main.ts', 'context.ts'] },
+];
+const reaching = (folders, files = []) =>
+  `^(\\.\\./)+(${[...folders.map((f) => `${f}/`), ...files.map((f) => f.replace('.', '\\.'))].join('|')})`;
+const layerRules = LAYERS.map((layer, i) => {
+  const above = LAYERS.slice(i + 1);
+  const folders = [...above.flatMap((l) => l.folders), 'web'];
+  const files = above.flatMap((l) => l.files ?? []);
+  return {
+    files: [...layer.folders.map((f) => `src/${f}/**/*.ts`), ...(layer.files ?? []).map((f) => `src/${f}`)],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: reaching(folders, files), message: `src/ layers: the ${layer.name} layer may not import ${above.map((l) => l.name).concat('web').join(', ')} (docs/architecture.md)` }] }],
+    },
+  };
+});
+// The browser client shares only the wire contracts with the server.
+const webRule = {
+  files: ['src/web/**/*.ts'],
+  rules: {
+    'no-restricted-imports': ['error', { patterns: [{ regex: reaching(LAYERS.flatMap((l) => l.folders).filter((f) => f !== 'protocol'), ['main.ts', 'context.ts']), message: 'src/web may import only src/protocol from the server (docs/architecture.md)' }] }],
+  },
+};
+
 export default defineConfig(
   globalIgnores(['node_modules/', 'data/', '.tap/', 'coverage/', 'dist/', 'src/web/dist/']),
   {
@@ -30,4 +60,6 @@ export default defineConfig(
     files: ['**/*.{js,mjs}'],
     languageOptions: { globals: nodeGlobals },
   },
+  ...layerRules,
+  webRule,
 );

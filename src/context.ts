@@ -16,13 +16,14 @@ import { SignalingTokenService } from './calls/signaling-tokens.ts';
 import { UserNotifierRelay } from './calls/ports.ts';
 import { HostAvailability, LinkService } from './calls/links.ts';
 import { TurnCredentialMinter } from './turn/credentials.ts';
-import { SfuRegistry } from './calls/sfu/index.ts';
+import { SfuRegistry } from './sfu/index.ts';
 import { CallService } from './calls/call-service.ts';
 import { PaidCallService } from './calls/paid-calls.ts';
 import { PaidCallEvents } from './calls/paid-call-events.ts';
 import { BillingEngine } from './billing/engine.ts';
 import { PaymentExecutor } from './billing/payments.ts';
-import { SqlJobQueue, createJobPool, migrateJobs, startJobRunner, unlockAbandonedJobs } from './billing/jobs.ts';
+import { SqlJobQueue, TaskRegistry, createJobPool, migrateJobs, startJobRunner, unlockAbandonedJobs } from './jobs/index.ts';
+import { BILLING_PAYMENT, BILLING_TICK } from './billing/ports.ts';
 import { reconcileBilling } from './billing/reconciler.ts';
 import { createBillingMetrics } from './billing/metrics.ts';
 import { createPaymentProvider } from './billing/providers/index.ts';
@@ -60,7 +61,7 @@ export interface AppContext {
   calls: CallService;
   /** Domain → users' sockets; the realtime transport attaches itself at start-up. */
   userNotifier: UserNotifierRelay;
-  /** Paid call links (SPEC §6.1). */
+  /** Paid call links (README, "Paid link calls"). */
   links: LinkService;
   /** Hosts' availability: a live user socket and accepting_calls. */
   availability: HostAvailability;
@@ -145,7 +146,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
 
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
-    const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId) });
+    const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId), emptyCalls: 'report' });
     cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
     const calls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
 
@@ -186,12 +187,16 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
     await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
+    // Every module registers its tasks here, before the runner starts.
+    const tasks = new TaskRegistry();
+    tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
+    tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
       pollIntervalMs: config.jobs.poll_interval_ms,
       logger,
-      handlers: { tick: (job) => paidCallEvents.tick(job), payment: async (job) => void (await paymentOps.run(job.key)) },
+      tasks,
     });
     // Before the pool and the database close: running jobs finish, no new ones start.
     cleanups.push(() => runner.stop());

@@ -76,7 +76,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
     ...callRoutes({ calls: ctx.calls, paid: ctx.paidCalls }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
-    ...webhookRoutes(ctx),
+    ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);

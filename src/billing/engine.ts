@@ -13,7 +13,7 @@ import { realDelayMs, type Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { transition } from './machine.ts';
 import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, InitiateAccepted } from './model.ts';
-import type { JobQueue, LinkUseCounter, PaidCallParties } from './ports.ts';
+import { BILLING_PAYMENT, BILLING_TICK, type JobQueue, type LinkUseCounter, type PaidCallParties } from './ports.ts';
 
 export type OnCommit = (hook: CommitHook) => void;
 
@@ -184,7 +184,7 @@ export class BillingEngine {
           await this.enqueuePayment(tx, callId, effect);
           break;
         case 'schedule':
-          await this.deps.jobs.add(tx, 'billing_tick', { callId, event: effect.job, at: effect.at }, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, effect.at)) });
+          await this.deps.jobs.add(tx, BILLING_TICK, { callId, event: effect.job, at: effect.at }, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, effect.at)) });
           break;
         case 'notify':
           onCommit(() => this.listener?.notice(parties, effect, s));
@@ -228,6 +228,6 @@ export class BillingEngine {
 
   /** The job that executes one outbox row; keyed by the row so it is never queued twice. */
   async enqueuePaymentJob(db: DbHandle, key: string, runAt?: Date): Promise<void> {
-    await this.deps.jobs.add(db, 'billing_payment', { key }, { jobKey: key, ...(runAt ? { runAt } : {}) });
+    await this.deps.jobs.add(db, BILLING_PAYMENT, { key }, { jobKey: key, ...(runAt ? { runAt } : {}) });
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The billing state machine of paid calls (SPEC §6.2): ONE transition table of
+ * The billing state machine of paid calls (docs/api.md, "What a paid call is billed"): ONE transition table of
  * {from, event, to, guard, update, effects}. Guards, updates and effects are pure functions of
  * (snapshot, event, now); effects are data (intents) that the caller stores in an outbox and
  * executes after the transaction commits. The caller also stores `log` in the call event log.

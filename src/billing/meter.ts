@@ -163,7 +163,7 @@ export interface MeterStatus {
 
 /**
  * The figures of `GET /calls/{id}/status`, computed from the clock (not from which jobs have run):
- * seed 000 at 270 s on 2.00/min with 10-minute windows → window 1, 900, next hold at start + 9 min.
+ * the documented example: 270 s on 2.00/min with 10-minute windows → window 1, 900, next hold at start + 9 min.
  * Once the meter stopped (`stoppedAtMs`), elapsed time is frozen there.
  */
 export function meterStatus(

@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts';
 import type { PaymentMetrics } from './payments.ts';
 
 /**
- * Billing metrics (SPEC §14: holds and captures, calls by state): provider operations by kind and
+ * Billing metrics (README, "Operations": holds and captures, calls by state): provider operations by kind and
  * outcome, and paid calls by state read from the database when scraped.
  */
 export function createBillingMetrics(registry: Registry, db: Database): PaymentMetrics {

@@ -30,8 +30,9 @@ export const BILLING_EVENTS = [
 ] as const;
 export type BillingEventType = (typeof BILLING_EVENTS)[number];
 
-/** mediasoup's WebRtcTransport.dtlsState values. */
-export type DtlsState = 'new' | 'connecting' | 'connected' | 'failed' | 'closed';
+import type { DtlsState } from '../sfu/types.ts';
+
+export type { DtlsState };
 export type Role = 'host' | 'guest';
 
 /** Hosts with a Stripe Connect account: destination charges keeping a platform fee (basis points). */
@@ -69,7 +70,7 @@ export interface EndRequestFields {
   requestKey?: string | null;
 }
 
-/** One event per row of SPEC §6.2; payloads carry only what the guards need. */
+/** One event per row of docs/api.md; payloads carry only what the guards need. */
 export type BillingEvent =
   | InitiateAccepted
   /** A hold was authorised. Free links report window 1 with holdId null: no money, same path. */

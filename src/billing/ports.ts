@@ -1,10 +1,13 @@
 /**
- * What the billing engine needs from the outside, as interfaces: the job queue (graphile-worker) and
- * the link use counter. Its notices go to a BillingListener (engine.ts) that the paid-call layer
+ * What the billing engine needs from the outside, as interfaces: its two kinds of job (on the shared
+ * job queue, src/jobs/) and the link use counter. Its notices go to a BillingListener (engine.ts) that the paid-call layer
  * implements: the engine never touches a socket, a router or a timer itself.
  */
 import type { DbHandle } from '../db/database.ts';
+import { taskKind } from '../jobs/index.ts';
 import type { BillingEvent } from './model.ts';
+
+export type { JobQueue } from '../jobs/index.ts';
 
 export interface TickJob {
   callId: string;
@@ -18,14 +21,10 @@ export interface PaymentJob {
   key: string;
 }
 
-export interface JobQueue {
-  /**
-   * Adds a job inside the caller's transaction, so it exists exactly when the decision that made it
-   * was committed. `jobKey` replaces an earlier job with the same key instead of adding another.
-   */
-  add(db: DbHandle, task: 'billing_tick', payload: TickJob, options?: { runAt?: Date; jobKey?: string }): Promise<void>;
-  add(db: DbHandle, task: 'billing_payment', payload: PaymentJob, options?: { runAt?: Date; jobKey?: string }): Promise<void>;
-}
+/** A machine event due at a time: window boundaries, next holds, timeouts, media-loss decisions. */
+export const BILLING_TICK = taskKind<TickJob>('billing_tick');
+/** One payment outbox row to execute against the provider. */
+export const BILLING_PAYMENT = taskKind<PaymentJob>('billing_payment');
 
 export interface LinkUseCounter {
   reserveUse(db: DbHandle, linkId: string): Promise<void>;

@@ -13,7 +13,7 @@ import { atOffset, hasPlacingHold, meterConfig, nextHoldWindow, placesHolds, win
 import { holdDueSeconds } from './meter.ts';
 import type { BillingEvent, BillingSnapshot } from './model.ts';
 import { TERMINAL_STATES } from './model.ts';
-import type { JobQueue } from './ports.ts';
+import { BILLING_TICK, type JobQueue } from './ports.ts';
 
 export interface ReconcileReport {
   pendingPayments: number;
@@ -46,7 +46,7 @@ export async function reconcileBilling(deps: {
   const live = await db.selectFrom('call_billing').select(['call_id', 'snapshot', 'media_seen_at']).where('state', 'not in', [...TERMINAL_STATES]).execute();
   const now = clock.nowMs();
   const schedule = async (callId: string, event: BillingEvent, at: number): Promise<void> =>
-    jobs.add(db, 'billing_tick', { callId, event, at }, { runAt: new Date(Date.now() + realDelayMs(clock, at)) });
+    jobs.add(db, BILLING_TICK, { callId, event, at }, { runAt: new Date(Date.now() + realDelayMs(clock, at)) });
 
   for (const row of live) {
     const s = row.snapshot as BillingSnapshot;

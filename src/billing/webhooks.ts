@@ -1,5 +1,5 @@
 /**
- * Stripe's webhooks, once verified (POST /v1/webhooks/stripe, SPEC §6.2): reconciles holds that Stripe
+ * Stripe's webhooks, once verified (POST /v1/webhooks/stripe; docs/api.md): reconciles holds that Stripe
  * cancelled or let expire while the machine still counts them as `held`. Such a hold becomes a
  * `hold_canceled` event of the call's machine (a waiting call is cancelled, an active one ends with
  * billing_error, billed only through the money still held).

@@ -6,8 +6,9 @@ import { AppError } from '../shared/errors.ts';
 import { newId } from '../shared/ids.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { TurnCredentialMinter, TurnCredentials } from '../turn/credentials.ts';
-import type { Actor, CallMediaPort, UserNotifier } from './ports.ts';
+import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../turn/credentials.ts';
+import { requireUser, type Actor, type CallMediaPort, type UserNotifier } from './ports.ts';
+import type { ParticipantIdentity } from '../sfu/types.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from './signaling-tokens.ts';
 import { CLOSED_PAID_STATES } from './paid-calls.ts';
@@ -23,7 +24,7 @@ export const JoinAnswerSchema = Type.Object({
   call: CallSchema,
   signaling_url: Type.String(),
   signaling_token: Type.String(),
-  turn_credentials: Type.Object({ urls: Type.Array(Type.String()), username: Type.String(), credential: Type.String(), ttl_seconds: Type.Integer() }),
+  turn_credentials: TurnCredentialsSchema,
 });
 
 export interface JoinAnswer {
@@ -31,16 +32,6 @@ export interface JoinAnswer {
   signaling_url: string;
   signaling_token: string;
   turn_credentials: TurnCredentials;
-}
-
-/** Who a signaling socket belongs to, resolved from its single-use token. */
-export interface SignalingIdentity {
-  callId: string;
-  participantId: string;
-  userId: string;
-  displayName: string;
-  role: string;
-  permissions: { canPublish: boolean; canSubscribe: boolean; canEndCall: boolean };
 }
 
 export interface CallServiceDeps {
@@ -56,7 +47,7 @@ export interface CallServiceDeps {
 
 const ENDED = 'ended';
 
-/** Room calls (seed 003): initiate, join, leave, reject, end, read; signaling tokens for the SFU. */
+/** Room calls (README, "Room calls"): initiate, join, leave, reject, end, read; signaling tokens for the SFU. */
 export class CallService {
   constructor(private readonly deps: CallServiceDeps) {}
 
@@ -202,7 +193,7 @@ export class CallService {
   }
 
   /** Signaling: trades a single-use token for the participant's identity (null: refuse the socket). */
-  async resolveSignalingToken(token: string): Promise<SignalingIdentity | null> {
+  async resolveSignalingToken(token: string): Promise<ParticipantIdentity | null> {
     const bound = await this.deps.tokens.consume(token);
     if (!bound) return null;
     const row = await this.deps.db
@@ -221,7 +212,7 @@ export class CallService {
       userId: row.user_id,
       displayName: row.display_name,
       role: row.role,
-      // Either side of a paid call may end it (seed 000); in rooms the initiator and moderators.
+      // Either side of a paid call may end it (README, "Paid link calls"); in rooms the initiator and moderators.
       permissions: { canPublish: true, canSubscribe: true, canEndCall: row.kind === 'paid' || row.initiator_id === row.user_id || (power ?? -1) >= POWER.moderator },
     };
   }
@@ -318,7 +309,3 @@ export class CallService {
   }
 }
 
-function requireUser(actor: Actor): string {
-  if (!actor.userId) throw new AppError('forbidden', 'This endpoint needs a user access token, not the API key');
-  return actor.userId;
-}

@@ -109,7 +109,7 @@ function linkNotFound(shortCode: string): AppError {
   return new AppError('link_not_found', `Link ${shortCode} does not exist or has expired`);
 }
 
-/** Paid call links (SPEC §6.1). Links are soft-deleted: calls and their billing keep referencing them. */
+/** Paid call links (README, "Paid link calls"). Links are soft-deleted: calls and their billing keep referencing them. */
 export class LinkService {
   constructor(
     private readonly db: DbHandle,
@@ -284,7 +284,7 @@ export class LinkService {
 }
 
 /**
- * Host availability (SPEC §6.1): a host is available while it has a live user socket (§8) and has not
+ * Host availability (README, "Paid link calls"): a host is available while it has a live user socket and has not
  * set itself unavailable (users.accepting_calls).
  */
 export class HostAvailability {

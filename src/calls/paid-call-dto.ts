@@ -1,5 +1,5 @@
 /**
- * The paid call as the API shows it (seed 000): one shape for initiate, status, end and the user-socket
+ * The paid call as the API shows it (README, "Paid link calls"): one shape for initiate, status, end and the user-socket
  * events, with the meter figures computed at the instant it is read.
  */
 import { Type, type Static } from '@sinclair/typebox';

@@ -6,7 +6,7 @@
 import type { Database } from '../db/database.ts';
 import type { BillingEngine, BillingListener } from '../billing/engine.ts';
 import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, DtlsState } from '../billing/model.ts';
-import type { JobQueue, PaidCallParties, TickJob } from '../billing/ports.ts';
+import { BILLING_TICK, type JobQueue, type PaidCallParties, type TickJob } from '../billing/ports.ts';
 import { TERMINAL_STATES } from '../billing/model.ts';
 import { realDelayMs, type Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -139,7 +139,7 @@ export class PaidCallEvents implements BillingListener {
     const { callId, event } = job;
     if (this.deps.clock.nowMs() < job.at) {
       // Real and application time can round apart by a millisecond; a job early by that must not be lost.
-      await this.deps.jobs.add(this.deps.db, 'billing_tick', job, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, job.at)) });
+      await this.deps.jobs.add(this.deps.db, BILLING_TICK, job, { runAt: new Date(Date.now() + realDelayMs(this.deps.clock, job.at)) });
       return;
     }
     const applied = await this.deps.engine.dispatch(callId, event);

@@ -1,5 +1,5 @@
 /**
- * Paid link calls (SPEC §6.1, seed 000): initiate with a window-1 hold, host join or reject, end,
+ * Paid link calls (README, "Paid link calls"): initiate with a window-1 hold, host join or reject, end,
  * status. Every state change goes through the billing engine (one transition per transaction); this
  * service adds the call and participant rows, authorization, signaling tokens and the answers.
  */
@@ -16,7 +16,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { TurnCredentialMinter, TurnCredentials } from '../turn/credentials.ts';
 import { linkScopeAllows, type HostAvailability, type LinkService } from './links.ts';
 import { toPaidCallDto, type InitiatePaidCallInput, type PaidCallDto } from './paid-call-dto.ts';
-import type { Actor } from './ports.ts';
+import { requireUser, type Actor } from './ports.ts';
 import type { SignalingTokenService } from './signaling-tokens.ts';
 
 export interface PaidCallSettings {
@@ -260,7 +260,3 @@ export class PaidCallService {
   }
 }
 
-function requireUser(actor: Actor): string {
-  if (!actor.userId) throw new AppError('forbidden', 'Paid calls need a user or guest access token, not the API key');
-  return actor.userId;
-}

@@ -1,12 +1,12 @@
 /**
  * What the call domain needs from the outside, as interfaces: the live SFU (implemented by
- * calls/sfu's registry) and the users' sockets (implemented by realtime/). The domain never
+ * sfu's registry) and the users' sockets (implemented by realtime/). The domain never
  * touches a socket or a mediasoup object itself.
  */
-export interface ParticipantMedia {
-  audio_on: boolean;
-  video_on: boolean;
-}
+import { AppError } from '../shared/errors.ts';
+import type { ParticipantMedia } from '../sfu/types.ts';
+
+export type { ParticipantMedia };
 
 export interface CallMediaPort {
   /** Creates the call's router now, so "no media worker" is a 503 at initiate, not a silent failure later. */
@@ -17,7 +17,7 @@ export interface CallMediaPort {
 }
 
 export interface UserNotifier {
-  /** Delivers one event to every socket of each user (seed 001's envelope is added by the transport). */
+  /** Delivers one event to every socket of each user (the user socket's envelope (docs/api.md) is added by the transport). */
   notify(userIds: readonly string[], name: string, data: Record<string, unknown>): void;
   isOnline(userId: string): boolean;
 }
@@ -25,6 +25,12 @@ export interface UserNotifier {
 export interface Actor {
   userId: string | null;
   isAdmin: boolean;
+}
+
+/** The acting user's id; the operator's API key acts as no user, so user-only actions refuse it. */
+export function requireUser(actor: Actor): string {
+  if (!actor.userId) throw new AppError('forbidden', 'This needs a user (or guest) access token, not the API key');
+  return actor.userId;
 }
 
 /**

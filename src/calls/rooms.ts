@@ -8,7 +8,7 @@ import { Strict, Ulid } from '../shared/schema.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Actor } from './ports.ts';
 
-/** Power levels: 0 member, 50 moderator, 100 admin (SPEC §6.3). */
+/** Power levels: 0 member, 50 moderator, 100 admin (README, "Room calls"). */
 export const POWER = { member: 0, moderator: 50, admin: 100 } as const;
 const Power = Type.Integer({ minimum: 0, maximum: 100 });
 

@@ -4,7 +4,7 @@ import { randomToken, sha256Hex } from '../shared/ids.ts';
 
 /**
  * Signaling tokens: opaque `st_` + 32 random bytes, stored only as a hash, bound to one participant
- * of one call, single use, short-lived (SPEC §4).
+ * of one call, single use, short-lived (docs/api.md, "Signaling WebSocket").
  */
 export class SignalingTokenService {
   constructor(

@@ -3,10 +3,9 @@ import type { Logger } from '../shared/logger.ts';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
-/** Who is calling: the operator's API key, or a user with a verified access token. */
-export type Principal =
-  | { kind: 'api_key' }
-  | { kind: 'user'; userId: string; role: 'guest' | 'user' | 'host' | 'admin'; scope?: string; tokenExpiresAt: Date };
+import type { Principal } from '../identity/principal.ts';
+
+export type { Principal };
 
 /** none: public; user: any valid token or the API key; admin: the API key or an admin token. */
 export type AuthLevel = 'none' | 'user' | 'admin';

@@ -1,4 +1,4 @@
-import type { Principal } from '../http/types.ts';
+import type { Principal } from './principal.ts';
 import { AppError } from '../shared/errors.ts';
 import { constantTimeEquals } from './keys.ts';
 import type { TokenService } from './tokens.ts';

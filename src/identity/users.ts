@@ -71,7 +71,7 @@ export function toUserDto(row: UserRow): UserDto {
     privacy_mode: row.privacy_mode,
     company_name: row.company_name,
     company_title: row.company_title,
-    ...(row.avatar3d ? { avatar3d: row.avatar3d } : {}), // omitted when empty, as in seed 001
+    ...(row.avatar3d ? { avatar3d: row.avatar3d } : {}), // omitted when empty, as in the videochat API
     default_rate: row.default_rate_minor === null ? null : formatMoney(row.default_rate_minor),
     currency: row.currency,
     stripe_account_id: row.stripe_account_id,
@@ -80,7 +80,7 @@ export function toUserDto(row: UserRow): UserDto {
   };
 }
 
-/** Seed 001's camelCase "User Simple", used by the user WebSocket's videochat payloads. */
+/** The camelCase "User Simple" shape of the videochat handshake, used by the user WebSocket's videochat payloads. */
 export function toUserSimple(row: UserRow): Record<string, unknown> {
   const avatar = row.avatar3d as { asset_id?: string; asset_skins?: Record<string, string>; avatar_url?: string; avatar_user_id?: string } | null;
   return {

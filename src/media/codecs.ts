@@ -1,7 +1,7 @@
 import type { types } from 'mediasoup';
 
 /**
- * The codecs every router offers (SPEC §12: Opus, VP8, VP9, H.264).
+ * The codecs every router offers (docs/architecture.md, "Media plane": Opus, VP8, VP9, H.264).
  * Both VP9 profiles and both H.264 profiles are listed so Chrome, Firefox and
  * Safari all find a match; rtcpFeedback and payload types are filled in by mediasoup.
  */

@@ -21,7 +21,7 @@ export interface MediaMetrics {
 const RESOURCE_USAGE_TIMEOUT_MS = 1000;
 
 /**
- * Registers the media plane's metrics (SPEC §14: workers' CPU and consumers) on `registry`.
+ * Registers the media plane's metrics (README, "Operations": workers' CPU and consumers) on `registry`.
  * Gauges are filled at scrape time from the attached pool, so they are never stale.
  */
 export function createMediaMetrics(registry: Registry): MediaMetrics {

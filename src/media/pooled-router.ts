@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../shared/events.ts';
 import type { types } from 'mediasoup';
 
 /** Why a PooledRouter closed: its owner closed it, its worker died (participants must reconnect), or the pool shut down. */
@@ -9,7 +9,7 @@ export interface PooledRouterEvents {
 }
 
 /** A router placed by the pool, with the WebRtcServer its WebRtcTransports must use. */
-export class PooledRouter extends EventEmitter<PooledRouterEvents> {
+export class PooledRouter extends SafeEmitter<PooledRouterEvents> {
   readonly router: types.Router;
   readonly workerIndex: number;
   readonly workerPid: number;
@@ -17,7 +17,8 @@ export class PooledRouter extends EventEmitter<PooledRouterEvents> {
   #closed = false;
 
   constructor(router: types.Router, workerIndex: number, worker: types.Worker, webRtcServer: types.WebRtcServer) {
-    super();
+    // The pool's owner logs router closes; a listener's own failure is its business.
+    super(() => undefined);
     this.router = router;
     this.workerIndex = workerIndex;
     this.workerPid = worker.pid;
@@ -30,11 +31,8 @@ export class PooledRouter extends EventEmitter<PooledRouterEvents> {
     router.observer.once('close', () => {
       this.#closed = true;
       const reason: RouterCloseReason = !workerClosed ? 'closed' : worker.died ? 'workerdied' : 'shutdown';
-      try {
-        this.emit('close', reason);
-      } catch {
-        // A throwing listener must not break mediasoup's close cascade.
-      }
+      // A throwing listener must not break mediasoup's close cascade.
+      this.emitSafe('close', reason);
     });
   }
 

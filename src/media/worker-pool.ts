@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../shared/events.ts';
 import { existsSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as mediasoup from 'mediasoup';
@@ -108,10 +108,10 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
 
 /**
  * One mediasoup worker per slot, each with a WebRtcServer on UDP+TCP port_base + index
- * (SPEC §12). A worker that dies is replaced on the same port; routers are placed on the
+ * (docs/architecture.md, "Media plane"). A worker that dies is replaced on the same port; routers are placed on the
  * least-loaded live worker.
  */
-export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements MediaMetricsSource {
+export class WorkerPool extends SafeEmitter<WorkerPoolEvents> implements MediaMetricsSource {
   readonly #config: MediaConfig;
   readonly #bin: string;
   readonly #logger: Logger;
@@ -122,7 +122,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements MediaM
   #closing: Promise<void> | null = null;
 
   private constructor(config: MediaConfig, deps: WorkerPoolDeps, bin: string) {
-    super();
+    // A listener that throws must not stop a replacement.
+    super((err, event) => deps.logger.error({ err, event, component: 'media' }, 'media pool event listener threw'));
     this.#config = config;
     this.#bin = bin;
     this.#logger = deps.logger.child({ component: 'media' });
@@ -370,7 +371,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements MediaM
     slot.deaths++;
     this.#logger.error({ err: error, worker: slot.index, pid: worker.pid }, 'media worker died; replacing it');
     this.#metrics?.workerDied(slot.index);
-    this.#emitSafe('workerdied', { index: slot.index, pid: worker.pid, error });
+    this.emitSafe('workerdied', { index: slot.index, pid: worker.pid, error });
     const replacing: Promise<void> = this.#replace(slot).finally(() => this.#replacing.delete(replacing));
     this.#replacing.add(replacing);
   }
@@ -381,21 +382,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> implements MediaM
     } catch (error) {
       const err = toError(error);
       this.#logger.fatal({ err, worker: slot.index }, 'media worker could not be replaced; its slot stays down');
-      this.#emitSafe('workerlost', { index: slot.index, error: err });
+      this.emitSafe('workerlost', { index: slot.index, error: err });
       return;
     }
     const worker = slot.worker;
     if (!worker) return; // shut down while replacing
     this.#logger.info({ worker: slot.index, pid: worker.pid, port: slot.port }, 'media worker replaced');
-    this.#emitSafe('workerreplaced', { index: slot.index, pid: worker.pid });
+    this.emitSafe('workerreplaced', { index: slot.index, pid: worker.pid });
   }
 
-  /** A listener that throws must not stop a replacement. */
-  #emitSafe<K extends keyof WorkerPoolEvents>(event: K, ...args: WorkerPoolEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...args: WorkerPoolEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      this.#logger.error({ err: error, event }, 'media pool event listener threw');
-    }
-  }
 }

@@ -1,5 +1,5 @@
 /**
- * The SFU signaling protocol (SPEC §7), shared by the server, the demo client and the load tester.
+ * The SFU signaling protocol (docs/api.md, "Signaling WebSocket"), shared by the server, the demo client and the load tester.
  *
  * Socket: GET /v1/signal?token=<signaling_token> (also /ws). Frames are JSON text:
  *   client request      {"type": <RequestType>, "id": <string|number>, "payload": {...}}

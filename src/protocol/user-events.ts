@@ -1,6 +1,6 @@
 /**
- * The user WebSocket (SPEC §8): GET /v1/ws?token=<access_token>. Every server event uses seed 001's
- * envelope {"event": {"name", "id", "date"}, "data": {...}}. A user may hold several sockets; every
+ * The user WebSocket (docs/api.md, "User WebSocket"): GET /v1/ws?token=<access_token>. Every server
+ * event uses the envelope {"event": {"name", "id", "date"}, "data": {...}}. A user may hold several sockets; every
  * event goes to all of them.
  */
 export interface UserEventEnvelope<D = Record<string, unknown>> {

@@ -11,7 +11,7 @@ export interface SignalingMetrics {
 const noop = (): void => undefined;
 export const noSignalingMetrics: SignalingMetrics = { socketOpened: noop, socketClosed: noop, message: noop, error: noop };
 
-/** Registers the signaling metrics (SPEC §14: signaling sockets, errors) on `registry`. */
+/** Registers the signaling metrics (README, "Operations": signaling sockets, errors) on `registry`. */
 export function createSignalingMetrics(registry: Registry): SignalingMetrics {
   const registers = [registry];
   const sockets = new Gauge({ name: 'callplane_signaling_sockets', help: 'Open SFU signaling WebSockets', registers });

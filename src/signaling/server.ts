@@ -1,7 +1,7 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
-import type { PeerConnection, ParticipantIdentity, PeerSink } from '../calls/sfu/types.ts';
+import type { PeerConnection, ParticipantIdentity, PeerSink } from '../sfu/types.ts';
 import type { CallsConfig } from '../config/schema.ts';
 import type { Uws } from '../http/uws.ts';
 import {

@@ -1,13 +1,10 @@
 import { createHmac } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import type { TurnConfig } from '../config/schema.ts';
 import type { Clock } from '../shared/clock.ts';
 
-export interface TurnCredentials {
-  urls: string[];
-  username: string;
-  credential: string;
-  ttl_seconds: number;
-}
+export const TurnCredentialsSchema = Type.Object({ urls: Type.Array(Type.String()), username: Type.String(), credential: Type.String(), ttl_seconds: Type.Integer() });
+export type TurnCredentials = Static<typeof TurnCredentialsSchema>;
 
 /**
  * TURN REST API credentials (the scheme coturn's use-auth-secret verifies):

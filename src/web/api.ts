@@ -1,5 +1,5 @@
 /**
- * The REST calls the demo page makes (SPEC §5, §6.3), against the page's own origin.
+ * The REST calls the demo page makes (docs/api.md, README "Room calls"), against the page's own origin.
  * Errors arrive as {"error": {"code", "message"}} and are thrown as ApiError.
  */
 
@@ -59,7 +59,7 @@ export interface CallTicket {
 
 export type SignalingTicket = Omit<CallTicket, 'call'>;
 
-// ---- Paid link calls (SPEC §6.1, seed 000) -----------------------------------------------------
+// ---- Paid link calls (README, "Paid link calls") -----------------------------------------------------
 
 export type PaidCallStatus = 'pending' | 'waiting' | 'active' | 'ending' | 'completed' | 'cancelled' | 'failed';
 
@@ -229,7 +229,7 @@ export class Api {
     return (await this.request<{ call: C }>('POST', `/v1/calls/${encodeURIComponent(callId)}/end`)).call;
   }
 
-  /** Declines ringing (SPEC §6.3 `reject`). */
+  /** Declines ringing (README "Room calls": `reject`). */
   async rejectCall(callId: string): Promise<void> {
     await this.request('POST', `/v1/calls/${encodeURIComponent(callId)}/reject`);
   }

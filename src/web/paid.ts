@@ -1,5 +1,5 @@
 /**
- * Paid link calls on the demo page (SPEC §6.1, seed 000): the live meter (GET /v1/calls/{id}/status
+ * Paid link calls on the demo page (README, "Paid link calls"): the live meter (GET /v1/calls/{id}/status
  * once a second), how a paid call's figures are merged from the several places they arrive (status
  * polls, the end answer, call.updated / call.ended on the user socket, call_status over signaling),
  * and the text the meter and the summary show.

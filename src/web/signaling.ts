@@ -1,5 +1,5 @@
 /**
- * A request/response client for the SFU signaling socket (src/protocol/signaling.ts, SPEC §7).
+ * A request/response client for the SFU signaling socket (src/protocol/signaling.ts; docs/api.md, "Signaling WebSocket").
  * Only types come from the protocol module, so the bundle does not carry its schemas.
  */
 import type {

@@ -1,5 +1,5 @@
 /**
- * The user WebSocket (SPEC §8): call invites and call state changes for the signed-in user.
+ * The user WebSocket (docs/api.md, "User WebSocket"): call invites and call state changes for the signed-in user.
  * Reconnects with backoff while the page is signed in.
  */
 import type { UserEventEnvelope } from '../protocol/user-events.ts';

@@ -1,6 +1,6 @@
 /**
  * SPEC §7: the SFU's AudioLevelObserver (threshold -70 dBov, 800 ms interval; see
- * src/calls/sfu/session.ts) names the loudest participant in `active_speaker`.
+ * src/sfu/session.ts) names the loudest participant in `active_speaker`.
  *
  * Chromium's fake microphone beeps (a short 400 Hz tone twice a second) after its audio processing
  * (AGC, noise suppression): measured through the observer, each participant's 800 ms average

@@ -5,7 +5,7 @@
 import type { Test } from 'tap';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
-import { SfuRegistry, type ParticipantIdentity } from '../../src/calls/sfu/index.ts';
+import { SfuRegistry, type ParticipantIdentity } from '../../src/sfu/index.ts';
 import type { CallsConfig, MediaConfig } from '../../src/config/schema.ts';
 import { HttpServer } from '../../src/http/server.ts';
 import { WorkerPool } from '../../src/media/worker-pool.ts';

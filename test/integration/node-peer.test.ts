@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import t from 'tap';
-import type { TransportConnectedEvent } from '../../src/calls/sfu/types.ts';
+import type { TransportConnectedEvent } from '../../src/sfu/types.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
 import { startTestServer } from '../helpers/server.ts';
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-/** Paid link calls (SPEC §6.1/§6.2): links, host availability, and each paid call's billing snapshot. */
+/** Paid link calls (README, "Paid link calls"; docs/api.md): links, host availability, and each paid call's billing snapshot. */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
     .createTable('links')

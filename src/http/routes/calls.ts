@@ -6,6 +6,7 @@ import type { PaidCallService } from '../../calls/paid-calls.ts';
 import type { Actor } from '../../calls/ports.ts';
 import { CreateRoomBody, MemberInput, RoomSchema, type RoomService, type SettingsService } from '../../calls/rooms.ts';
 import { AppError } from '../../shared/errors.ts';
+import { TurnCredentialsSchema } from '../../turn/credentials.ts';
 import { ListEnvelope, PageQuery, Strict, Ulid, paginate } from '../../shared/schema.ts';
 import { defineRoute, ok, type AnyRoute, type Principal, type RequestContext } from '../types.ts';
 
@@ -107,7 +108,7 @@ const PaidJoinAnswerSchema = Type.Object({
   call: PaidCallSchema,
   signaling_url: Type.String(),
   signaling_token: Type.String(),
-  turn_credentials: Type.Object({ urls: Type.Array(Type.String()), username: Type.String(), credential: Type.String(), ttl_seconds: Type.Integer() }),
+  turn_credentials: TurnCredentialsSchema,
 });
 const AnyCallEnvelope = Type.Object({ call: Type.Union([CallSchema, PaidCallSchema]) });
 const EndBody = Strict({
@@ -115,7 +116,7 @@ const EndBody = Strict({
 });
 
 /**
- * Calls of every kind share these paths (SPEC §6): a body with `short_code` initiates a paid link call,
+ * Calls of every kind share these paths (README, "Room calls" and "Paid link calls"): a body with `short_code` initiates a paid link call,
  * one with `room_id` a room call; the other routes follow the call's kind.
  */
 export function callRoutes(deps: { calls: CallService; paid: PaidCallService }): AnyRoute[] {

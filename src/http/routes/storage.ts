@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { AppContext } from '../../context.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { ObjectStorage } from '../../storage/types.ts';
 import { AppError, toAppError } from '../../shared/errors.ts';
 import { decodeLocalStoragePath, verifyLocalSignature } from '../../storage/local.ts';
 import { errorResult, type HttpServer } from '../server.ts';
@@ -12,7 +14,7 @@ const MAX_SIGNED_PUT_BYTES = 2 * 1024 * 1024 * 1024;
  * Serves the local driver's signed GET and PUT URLs (/v1/storage/<key>?expires=&signature=).
  * S3 signed URLs go to the S3 server itself, so these routes only answer for the local driver.
  */
-export function storageRoutes(http: HttpServer, ctx: AppContext): void {
+export function storageRoutes(http: HttpServer, ctx: { storage: ObjectStorage; urlSigningSecret: string; clock: Clock; logger: Logger }): void {
   const handler = (method: 'GET' | 'PUT') => (res: Parameters<Parameters<HttpServer['addRaw']>[2]>[0], req: Parameters<Parameters<HttpServer['addRaw']>[2]>[1]) => {
     const requestId = randomUUID();
     const state = { aborted: false };

@@ -1,17 +1,19 @@
 import { Type } from '@sinclair/typebox';
-import type { AppContext } from '../../context.ts';
+import type { Database } from '../../db/database.ts';
+import type { BillingEngine } from '../../billing/engine.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { verifyStripeWebhook } from '../../billing/providers/stripe.ts';
 import { StripeWebhooks } from '../../billing/webhooks.ts';
 import { AppError } from '../../shared/errors.ts';
 import { defineRoute, ok, type AnyRoute } from '../types.ts';
 
-/** Stripe's own tolerance for the `t=` of Stripe-Signature (SPEC §6.2). */
+/** Stripe's own tolerance for the `t=` of Stripe-Signature (docs/api.md, "What a paid call is billed"). */
 const STRIPE_SIGNATURE_TOLERANCE_SECONDS = 300;
 
 /** Inbound provider webhooks. The body is verified against its signature byte for byte, so it is taken raw. */
-export function webhookRoutes(ctx: Pick<AppContext, 'db' | 'billing' | 'logger' | 'config'>): AnyRoute[] {
-  const secret = ctx.config.payments.stripe_webhook_secret;
-  const stripe = new StripeWebhooks({ db: ctx.db, engine: ctx.billing, logger: ctx.logger.child({ component: 'stripe-webhook' }) });
+export function webhookRoutes(deps: { db: Database; billing: BillingEngine; logger: Logger; stripeWebhookSecret: string | null }): AnyRoute[] {
+  const secret = deps.stripeWebhookSecret;
+  const stripe = new StripeWebhooks({ db: deps.db, engine: deps.billing, logger: deps.logger.child({ component: 'stripe-webhook' }) });
   return [
     defineRoute({
       method: 'post',

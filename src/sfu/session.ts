@@ -1,10 +1,10 @@
-import { EventEmitter } from 'node:events';
+import { SafeEmitter } from '../shared/events.ts';
 import type { types } from 'mediasoup';
-import type { CallsConfig } from '../../config/schema.ts';
-import type { PooledRouter, RouterCloseReason, WorkerPool } from '../../media/worker-pool.ts';
-import { SignalCloseCode, type MediaSource, type NotificationPayloads, type NotificationType } from '../../protocol/signaling.ts';
-import { AppError } from '../../shared/errors.ts';
-import type { Logger } from '../../shared/logger.ts';
+import type { CallsConfig } from '../config/schema.ts';
+import type { PooledRouter, RouterCloseReason, WorkerPool } from '../media/worker-pool.ts';
+import { SignalCloseCode, type MediaSource, type NotificationPayloads, type NotificationType } from '../protocol/signaling.ts';
+import { AppError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
 import { closeSink, Peer, type Direction } from './peer.ts';
 import type { IceServersFor, ParticipantIdentity, ParticipantMedia, PeerSink } from './types.ts';
 
@@ -36,7 +36,7 @@ const SPEAKER_THRESHOLD_DBOV = -70;
  * The live media of one call on this node: its routers (the main one first, more when the call
  * outgrows a worker), its peers, and the pipes between routers. Closing it closes everything.
  */
-export class CallSession extends EventEmitter<CallSessionEvents> {
+export class CallSession extends SafeEmitter<CallSessionEvents> {
   readonly callId: string;
   readonly routers = new Map<number, PooledRouter>();
   readonly peers = new Map<string, Peer>();
@@ -57,7 +57,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
   screenProducer: { participantId: string; producerId: string | null } | null = null;
 
   constructor(options: CallSessionOptions) {
-    super();
+    // A listener that throws must not break the close cascade or a request.
+    super((err, event) => options.logger.error({ err, event, callId: options.callId }, 'call session event listener threw'));
     this.callId = options.callId;
     this.#pool = options.pool;
     this.#calls = options.calls;
@@ -220,7 +221,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
     });
     if (isNew) {
       this.broadcast('peer_joined', { participantId: identity.participantId, userId: identity.userId, displayName: identity.displayName }, identity.participantId);
-      this.#emit('peerjoined', identity.participantId);
+      this.emitSafe('peerjoined', identity.participantId);
     }
     return { peer, isNew };
   }
@@ -243,7 +244,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
     peer.closeMedia();
     if (closeCode !== null) closeSink(sink, closeCode, reason, this.logger);
     this.broadcast('peer_left', { participantId: peer.participantId });
-    this.#emit('peerleft', peer.participantId);
+    this.emitSafe('peerleft', peer.participantId);
     if (this.connectedCount === 0) this.#armEmptyTimer();
   }
 
@@ -315,7 +316,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
     this.#pipes.clear();
     this.#main = null;
     this.logger.info({ reason }, 'call session closed');
-    this.#emit('close', reason);
+    this.emitSafe('close', reason);
   }
 
   #onRouterClose(pooled: PooledRouter, reason: RouterCloseReason): void {
@@ -349,7 +350,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
       }
     }
     this.#armEmptyTimer();
-    this.#emit('mediainterrupted', 'media_worker_died');
+    this.emitSafe('mediainterrupted', 'media_worker_died');
   }
 
   #startGrace(peer: Peer): void {
@@ -365,7 +366,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
     if (this.#closed || this.#emptyTimer) return;
     this.#emptyTimer = setTimeout(() => {
       this.#emptyTimer = null;
-      if (!this.#closed && this.connectedCount === 0) this.#emit('empty');
+      if (!this.#closed && this.connectedCount === 0) this.emitSafe('empty');
     }, this.#calls.empty_timeout_seconds * 1000);
     this.#emptyTimer.unref();
   }
@@ -375,16 +376,4 @@ export class CallSession extends EventEmitter<CallSessionEvents> {
     this.#emptyTimer = null;
   }
 
-  /** A listener that throws must not break the close cascade or a request. */
-  #emit<K extends keyof CallSessionEvents>(event: K, ...args: CallSessionEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...args: CallSessionEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      this.logger.error({ err: error, event }, 'call session event listener threw');
-    }
-  }
-
-  emitSafe<K extends keyof CallSessionEvents>(event: K, ...args: CallSessionEvents[K]): void {
-    this.#emit(event, ...args);
-  }
 }

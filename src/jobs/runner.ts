@@ -1,42 +1,38 @@
 /**
- * Billing's durable jobs on graphile-worker (schema graphile_worker in the same PostgreSQL): window
- * ticks and timeouts (`billing_tick`) and payment operations (`billing_payment`). Jobs are added with
- * SQL inside the transaction that decided them, so a job exists exactly when its decision was committed;
- * failures are retried by graphile-worker with exponential backoff.
+ * The job runner: a registry of task handlers that any module fills in at start-up, run by
+ * graphile-worker on a connection pool of ours. Failures are retried by graphile-worker with
+ * exponential backoff; a handler logs why it failed.
  */
-import { sql } from 'kysely';
 import pg from 'pg';
-import { run, runMigrations, makeWorkerUtils, type Runner, type Logger as GraphileLogger, Logger as GraphileLoggerClass } from 'graphile-worker';
-import type { Database, DbHandle } from '../db/database.ts';
+import { run, runMigrations, makeWorkerUtils, type Runner, type Logger as GraphileLogger, type TaskList, Logger as GraphileLoggerClass } from 'graphile-worker';
+import { sql } from 'kysely';
+import type { Database } from '../db/database.ts';
 import type { Logger } from '../shared/logger.ts';
-import type { JobQueue, PaymentJob, TickJob } from './ports.ts';
+import type { TaskKind } from './queue.ts';
 
-export const JOB_SCHEMA = 'graphile_worker';
+/** Task name → handler. A name registered twice is a wiring mistake and throws at start-up. */
+export class TaskRegistry {
+  readonly #handlers = new Map<string, (payload: unknown) => Promise<void>>();
 
-/** Adds jobs with graphile_worker.add_job() on whatever handle it is given (a transaction, usually). */
-export class SqlJobQueue implements JobQueue {
-  async add(db: DbHandle, task: 'billing_tick' | 'billing_payment', payload: TickJob | PaymentJob, options: { runAt?: Date; jobKey?: string } = {}): Promise<void> {
-    await sql`select graphile_worker.add_job(
-      identifier => ${task},
-      payload => ${JSON.stringify(payload)}::json,
-      run_at => ${options.runAt ?? null}::timestamptz,
-      max_attempts => 1000,
-      job_key => ${options.jobKey ?? null}::text
-    )`.execute(db);
+  register<P>(task: TaskKind<P>, handler: (payload: P) => Promise<void>): void {
+    if (this.#handlers.has(task.name)) throw new Error(`jobs: task ${task.name} is registered twice`);
+    this.#handlers.set(task.name, handler as (payload: unknown) => Promise<void>);
   }
-}
 
-export interface BillingTaskHandlers {
-  tick(job: TickJob): Promise<void>;
-  payment(job: PaymentJob): Promise<void>;
+  get names(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  taskList(): TaskList {
+    return Object.fromEntries([...this.#handlers].map(([name, handler]) => [name, async (payload: unknown) => handler(payload)]));
+  }
 }
 
 function graphileLogger(logger: Logger): GraphileLogger {
   const log = logger.child({ component: 'jobs' });
   return new GraphileLoggerClass(() => (level, message, meta) => {
     // A failed attempt is retried with backoff; the handler already logged why.
-    if (level === 'error') log.warn(meta ?? {}, message);
-    else if (level === 'warning') log.warn(meta ?? {}, message);
+    if (level === 'error' || level === 'warning') log.warn(meta ?? {}, message);
     else log.debug(meta ?? {}, message);
   });
 }
@@ -60,7 +56,7 @@ export async function migrateJobs(pgPool: pg.Pool, logger: Logger): Promise<void
 
 /**
  * A killed process leaves its running jobs locked (graphile-worker would wait 4 hours): on start-up
- * this node unlocks them so they run again. One node per database (SPEC §16 is not built yet).
+ * this node unlocks them so they run again. One node per database (see docs/known-issues.md).
  */
 export async function unlockAbandonedJobs(db: Database, pgPool: pg.Pool, logger: Logger): Promise<number> {
   const rows = await sql<{ locked_by: string }>`select distinct locked_by from graphile_worker._private_jobs where locked_by is not null`.execute(db);
@@ -76,23 +72,14 @@ export async function unlockAbandonedJobs(db: Database, pgPool: pg.Pool, logger:
   return workerIds.length;
 }
 
-export async function startJobRunner(options: {
-  pgPool: pg.Pool;
-  concurrency: number;
-  pollIntervalMs: number;
-  logger: Logger;
-  handlers: BillingTaskHandlers;
-}): Promise<Runner> {
-  const { handlers } = options;
+/** Runs every registered task until `stop()`; register everything before starting. */
+export async function startJobRunner(options: { pgPool: pg.Pool; concurrency: number; pollIntervalMs: number; logger: Logger; tasks: TaskRegistry }): Promise<Runner> {
   return run({
     pgPool: options.pgPool,
     concurrency: options.concurrency,
     pollInterval: options.pollIntervalMs,
     noHandleSignals: true,
     logger: graphileLogger(options.logger),
-    taskList: {
-      billing_tick: async (payload) => handlers.tick(payload as TickJob),
-      billing_payment: async (payload) => handlers.payment(payload as PaymentJob),
-    },
+    taskList: options.tasks.taskList(),
   });
 }

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { types } from 'mediasoup';
-import type { PooledRouter } from '../../media/pooled-router.ts';
-import type { MediaSource, RequestPayload, RequestType, ResponsePayloads } from '../../protocol/signaling.ts';
-import { AppError } from '../../shared/errors.ts';
+import type { PooledRouter } from '../media/pooled-router.ts';
+import type { MediaSource, RequestPayload, RequestType, ResponsePayloads } from '../protocol/signaling.ts';
+import { AppError } from '../shared/errors.ts';
 import { mediaError, type Direction, type Peer } from './peer.ts';
 import type { CallSession } from './session.ts';
 

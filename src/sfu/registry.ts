@@ -1,10 +1,10 @@
-import { EventEmitter } from 'node:events';
-import type { CallsConfig } from '../../config/schema.ts';
-import type { WorkerPool } from '../../media/worker-pool.ts';
-import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestPayload, type RequestType, type ResponsePayloads } from '../../protocol/signaling.ts';
-import { AppError } from '../../shared/errors.ts';
-import type { Logger } from '../../shared/logger.ts';
-import type { CallMediaPort } from '../ports.ts';
+import { SafeEmitter } from '../shared/events.ts';
+import type { CallsConfig } from '../config/schema.ts';
+import type { WorkerPool } from '../media/worker-pool.ts';
+import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestPayload, type RequestType, type ResponsePayloads } from '../protocol/signaling.ts';
+import { AppError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+
 import type { Peer } from './peer.ts';
 import { handlers, type RequestContext } from './requests.ts';
 import { CallSession } from './session.ts';
@@ -15,20 +15,26 @@ export interface SfuRegistryOptions {
   logger: Logger;
   calls: CallsConfig;
   iceServers: IceServersFor;
+  /**
+   * A call with nobody connected for `calls.empty_timeout_seconds`: `end` closes its session here;
+   * `report` emits `empty` and leaves the decision to the listener (the call service ends the call,
+   * which records why). Default `end`, so a registry used on its own never leaks an empty call.
+   */
+  emptyCalls?: 'end' | 'report';
 }
 
 /**
  * The live SFU state of every call on this node. Transports (signaling) attach participants with
  * join(); the REST layer ends calls and reads participants' media; both listen to its events.
  */
-export class SfuRegistry extends EventEmitter<SfuRegistryEvents> implements CallMediaPort {
+export class SfuRegistry extends SafeEmitter<SfuRegistryEvents> {
   readonly #options: SfuRegistryOptions;
   readonly #logger: Logger;
   readonly #sessions = new Map<string, CallSession>();
   #closed = false;
 
   constructor(options: SfuRegistryOptions) {
-    super();
+    super((err, event) => options.logger.error({ err, event, component: 'sfu' }, 'SFU event listener threw'));
     this.#options = options;
     this.#logger = options.logger.child({ component: 'sfu' });
   }
@@ -139,17 +145,10 @@ export class SfuRegistry extends EventEmitter<SfuRegistryEvents> implements Call
   #createSession(callId: string): CallSession {
     const { pool, calls, iceServers } = this.#options;
     const session = new CallSession({ callId, pool, calls, iceServers, logger: this.#logger });
-    const emit = <K extends keyof SfuRegistryEvents>(event: K, ...args: SfuRegistryEvents[K]): void => {
-      try {
-        (this.emit as (event: K, ...args: SfuRegistryEvents[K]) => boolean)(event, ...args);
-      } catch (error) {
-        this.#logger.error({ err: error, event, callId }, 'SFU event listener threw');
-      }
-    };
+    const emit = <K extends keyof SfuRegistryEvents & string>(event: K, ...args: SfuRegistryEvents[K]): void => this.emitSafe(event, ...args);
     session.on('empty', () => {
       this.#logger.info({ callId }, 'call has been empty for the empty timeout');
-      // Nobody decides for the call (no REST layer listening): end it here rather than leak it.
-      if (this.listenerCount('empty') === 0) session.end('empty');
+      if ((this.#options.emptyCalls ?? 'end') === 'end') session.end('empty');
       else emit('empty', { callId });
     });
     session.on('transportconnected', (e) => emit('transportconnected', { callId, ...e }));

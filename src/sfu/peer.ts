@@ -1,8 +1,8 @@
 import type { types } from 'mediasoup';
-import type { PooledRouter } from '../../media/pooled-router.ts';
-import type { MediaSource, NotificationPayloads, NotificationType, PeerInfo } from '../../protocol/signaling.ts';
-import { AppError } from '../../shared/errors.ts';
-import type { Logger } from '../../shared/logger.ts';
+import type { PooledRouter } from '../media/pooled-router.ts';
+import type { MediaSource, NotificationPayloads, NotificationType, PeerInfo } from '../protocol/signaling.ts';
+import { AppError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
 import type { ParticipantIdentity, PeerSink } from './types.ts';
 
 export type Direction = 'send' | 'recv';

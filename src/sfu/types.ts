@@ -6,7 +6,7 @@ import type {
   RequestPayload,
   RequestType,
   ResponsePayloads,
-} from '../../protocol/signaling.ts';
+} from '../protocol/signaling.ts';
 
 /**
  * Where a session writes to one connected participant. The signaling transport implements it
@@ -71,7 +71,7 @@ export interface ParticipantMedia {
 }
 
 export interface SfuRegistryEvents {
-  /** The call has had no connected participant for calls.empty_timeout_seconds (ended by the registry if nobody listens). */
+  /** The call has had no connected participant for calls.empty_timeout_seconds (with `emptyCalls: 'report'`). */
   empty: [CallRef];
   /** A participant's WebRTC transport reached DTLS 'connected' (billing: media is flowing). */
   transportconnected: [TransportConnectedEvent];
