@@ -35,9 +35,12 @@ COPY workers/ workers/
 # Not root: PostgreSQL (embedded when DATABASE_URL is unset) refuses to run as root.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
+# http.host defaults to loopback, which a published port cannot reach inside a container. With
+# this non-loopback bind the demo sign-in is off unless CALLPLANE_DEMO_ENABLED=true is passed.
 ENV NODE_ENV=production \
     CALLPLANE_SKIP_APT=1 \
-    CALLPLANE_DATA_DIR=/app/data
+    CALLPLANE_DATA_DIR=/app/data \
+    CALLPLANE_HTTP_HOST=0.0.0.0
 VOLUME /app/data
 
 # REST + WebSocket + /metrics; TURN; media (worker i listens on port_base + i, UDP and TCP).

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config/schema.ts';
+import { demoNeedsWarning } from './config/demo.ts';
 import { createContext, type AppContext, type ContextOverrides } from './context.ts';
 import { buildOpenApi } from './http/openapi.ts';
 import { createHttpMetrics } from './http/metrics.ts';
@@ -109,6 +110,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
   const baseUrl = config.http.public_url ?? `http://${host}:${port}`;
   ctx.publicBaseUrl.value = baseUrl;
   ctx.logger.info({ port, baseUrl, workers: config.media.workers, storage: ctx.storage.driver }, 'callplane is listening');
+  ctx.logger[demoNeedsWarning(config.demo) ? 'warn' : 'info']({ demo: config.demo.enabled }, `demo sign-in ${config.demo.enabled ? 'on' : 'off'}: ${config.demo.reason}`);
 
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {

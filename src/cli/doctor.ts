@@ -110,6 +110,8 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
     add('storage', false, `${config.storage.driver}: ${(error as Error).message}`);
   }
 
+  // Informational, never a failure: off is the safe state, and on is what the operator chose or a loopback-only default.
+  add('demo sign-in', true, `${config.demo.enabled ? 'on' : 'off'}: ${config.demo.reason}`);
   add('api key', true, config.auth.api_key ? 'set by CALLPLANE_API_KEY / auth.api_key' : `${apiKeyPath(config.data_dir)}${existsSync(apiKeyPath(config.data_dir)) ? '' : ' (generated on first start)'}`);
   return lines;
 }

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Value } from '@sinclair/typebox/value';
 import { TypeGuard, type TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
-import { ConfigSchema, type Config } from './schema.ts';
+import { ConfigSchema, type Config, type ConfigInput } from './schema.ts';
+import { resolveDemo } from './demo.ts';
 
 export const DEFAULT_CONFIG_FILE = join(dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
@@ -29,8 +30,8 @@ const FIXED_ENV: Record<string, string[]> = {
   STRIPE_SECRET_KEY: ['payments', 'stripe_secret_key'],
   STRIPE_WEBHOOK_SECRET: ['payments', 'stripe_webhook_secret'],
 };
-/** CALLPLANE_* variables that are not settings. */
-const NON_SETTING_ENV = new Set(['CALLPLANE_CONFIG']);
+/** CALLPLANE_* variables that are not settings. CALLPLANE_SKIP_APT is the setup script's, and the Docker image sets it for good. */
+const NON_SETTING_ENV = new Set(['CALLPLANE_CONFIG', 'CALLPLANE_SKIP_APT']);
 const NON_SETTING_PREFIXES = ['CALLPLANE_TEST_', 'CALLPLANE_BENCH_'];
 
 type Json = Record<string, unknown>;
@@ -171,7 +172,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
 
   problems.push(...describeErrors(merged));
   if (problems.length > 0) throw new ConfigError(problems);
-  const config = merged as Config;
+  const config = merged as ConfigInput;
 
   const semantic: string[] = [];
   if (config.auth.max_token_ttl_seconds < config.auth.token_ttl_seconds) {
@@ -197,6 +198,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     data_dir: dataDir,
     media: { ...config.media, workers: config.media.workers === 0 ? cpus().length : config.media.workers },
     storage: { ...config.storage, local_dir: config.storage.local_dir ? resolve(cwd, config.storage.local_dir) : join(dataDir, 'storage') },
+    // Only now, with every layer merged, is it known whether demo.enabled was set at all (null: not).
+    demo: resolveDemo(config.demo.enabled, config.http, config.payments),
   };
   return deepFreeze(resolved);
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import type { DemoDecision } from './demo.ts';
 
 /**
  * The whole configuration, in the snake_case of config/default.yaml.
@@ -117,6 +118,9 @@ export const CallsConfigSchema = Type.Object(
   closed,
 );
 
+/** null (the default): decided from http.host and payments.provider after layering (resolveDemo). */
+export const DemoConfigSchema = Type.Object({ enabled: Type.Union([Type.Boolean(), Type.Null()]) }, closed);
+
 export const TurnConfigSchema = Type.Object(
   {
     /** Shared secret of the TURN REST API credentials. null: generated into <data_dir>/keys/turn-secret. */
@@ -188,7 +192,7 @@ export const ConfigSchema = Type.Object(
     storage: StorageConfigSchema,
     rate_limits: RateLimitsConfigSchema,
     calls: CallsConfigSchema,
-    demo: Type.Object({ enabled: Type.Boolean() }, closed),
+    demo: DemoConfigSchema,
     turn: TurnConfigSchema,
     payments: PaymentsConfigSchema,
     jobs: JobsConfigSchema,
@@ -199,7 +203,10 @@ export const ConfigSchema = Type.Object(
   closed,
 );
 
-export type Config = Static<typeof ConfigSchema>;
+/** The configuration as the layers give it: what ConfigSchema validates. */
+export type ConfigInput = Static<typeof ConfigSchema>;
+/** The configuration loadConfig returns: the input with derived values resolved (the demo sign-in decided). */
+export type Config = Omit<ConfigInput, 'demo'> & { demo: DemoDecision };
 export type HttpConfig = Static<typeof HttpConfigSchema>;
 export type DatabaseConfig = Static<typeof DatabaseConfigSchema>;
 export type AuthConfig = Static<typeof AuthConfigSchema>;

@@ -8,6 +8,7 @@ import type { AnyRoute, HttpMethod, HttpResult, Principal, RequestContext, Route
 import type { IdempotencyStore } from './idempotency.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { HttpMetrics } from './metrics.ts';
+import { answerAndLinger, lingerCapBytes, LINGER_MS, type LingeringClose, type RawAnswer } from './lingering.ts';
 
 export interface HttpServerDeps {
   logger: Logger;
@@ -132,18 +133,31 @@ export class HttpServer {
     const ip = this.clientIp(res, headers);
     const requestId = /^[\w-]{1,128}$/.test(headers['x-request-id'] ?? '') ? headers['x-request-id']! : randomUUID();
     const state = { aborted: false };
+    let lingering: LingeringClose | null = null;
     res.onAborted(() => {
       state.aborted = true;
+      lingering?.gone();
     });
 
-    const finish = (result: HttpResult): void => {
-      this.writeResult(res, state, requestId, result);
+    const record = (result: HttpResult): void => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.deps.metrics?.observe(compiled.route.method, compiled.route.path, result.status, seconds);
       const level = (QUIET_PATHS.has(path) && result.status < 400) || this.draining ? 'debug' : result.status >= 500 ? 'error' : 'info';
       this.deps.logger[level]({ requestId, method: compiled.route.method.toUpperCase(), route: compiled.route.path, path, status: result.status, ms: Math.round(seconds * 1000), ip }, 'request');
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    };
+    const finish = (result: HttpResult): void => {
+      this.writeResult(res, state, requestId, result);
+      record(result);
+    };
+    // An over-limit body is answered at once, then drained before the close (see lingering.ts).
+    const refuseBody = (): LingeringClose => {
+      const result = errorResult(tooLarge(this.deps.maxBodyBytes));
+      state.aborted = true; // a response is written once
+      lingering = answerAndLinger(res, this.rawAnswer(requestId, result), { maxBytes: lingerCapBytes(this.deps.maxBodyBytes), maxMs: LINGER_MS });
+      record(result);
+      return lingering;
     };
     this.inFlight += 1;
 
@@ -155,7 +169,8 @@ export class HttpServer {
     const hasBody = compiled.route.method === 'post' || compiled.route.method === 'put' || compiled.route.method === 'patch';
     const declaredLength = Number(headers['content-length'] ?? '0');
     if (declaredLength > this.deps.maxBodyBytes) {
-      finish(errorResult(tooLarge(this.deps.maxBodyBytes), true));
+      const drain = refuseBody();
+      res.onData((chunk, isLast) => drain.data(chunk, isLast));
       return;
     }
     const run = (body: Buffer | null): void => {
@@ -172,18 +187,29 @@ export class HttpServer {
     }
     const chunks: Buffer[] = [];
     let received = 0;
-    let rejected = false;
     res.onData((chunk, isLast) => {
-      if (rejected) return;
+      if (lingering) {
+        lingering.data(chunk, isLast);
+        return;
+      }
       received += chunk.byteLength;
+      // Without a Content-Length (chunked upload) the limit is only known to be crossed here.
       if (received > this.deps.maxBodyBytes) {
-        rejected = true;
-        finish(errorResult(tooLarge(this.deps.maxBodyBytes), true));
+        refuseBody().data(chunk, isLast);
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0))); // uWS reuses the chunk's memory: copy it
       if (isLast) run(Buffer.concat(chunks));
     });
+  }
+
+  /** A result as the status line, headers and body of a raw answer (answerAndLinger). */
+  private rawAnswer(requestId: string, result: HttpResult): RawAnswer {
+    return {
+      status: `${result.status} ${STATUS_TEXT[result.status] ?? ''}`.trim(),
+      headers: { 'X-Request-Id': requestId, 'Content-Type': 'application/json; charset=utf-8', ...result.headers },
+      body: result.body === undefined ? '' : JSON.stringify(result.body),
+    };
   }
 
   private async process(

@@ -68,10 +68,14 @@ t.test('doctor prints one line per check and fails when a port is taken', async 
   const env = { CALLPLANE_DATA_DIR: dataDir, DATABASE_URL: await createTestDatabase(t), CALLPLANE_HTTP_PORT: '0', CALLPLANE_MEDIA_PORT_BASE: '39500', CALLPLANE_MEDIA_WORKERS: '1' };
   const healthy = await cli(['doctor'], env);
   const lines = healthy.stdout.trim().split('\n');
-  for (const check of ['config', 'uwebsockets', 'media worker binary', 'ffmpeg', 'http port', 'media ports', 'database', 'storage', 'api key']) {
+  for (const check of ['config', 'uwebsockets', 'media worker binary', 'ffmpeg', 'http port', 'media ports', 'database', 'storage', 'demo sign-in', 'api key']) {
     t.ok(lines.some((line) => new RegExp(`^ok\\s+${check}\\s`).test(line)), `ok line for ${check}`);
   }
   t.equal(healthy.code, 0, healthy.stdout);
+  t.match(healthy.stdout, /demo sign-in\s+on: on by default: http\.host 127\.0\.0\.1 is a loopback address/);
+
+  const exposed = await cli(['doctor'], { ...env, CALLPLANE_HTTP_HOST: '0.0.0.0' });
+  t.match(exposed.stdout, /\nok\s+demo sign-in\s+off: off by default because http\.host 0\.0\.0\.0 is not a loopback address; set demo\.enabled: true/, 'off and why, not a failure');
 
   const { createServer } = await import('node:net');
   const blocker = createServer();
@@ -80,7 +84,7 @@ t.test('doctor prints one line per check and fails when a port is taken', async 
   const busy = await cli(['doctor'], { ...env, CALLPLANE_HTTP_PORT: String(port) });
   blocker.close();
   t.equal(busy.code, 1);
-  t.match(busy.stdout, new RegExp(`FAIL\\s+http port\\s+0\\.0\\.0\\.0:${port}/tcp in use`));
+  t.match(busy.stdout, new RegExp(`FAIL\\s+http port\\s+127\\.0\\.0\\.1:${port}/tcp in use`));
 });
 
 t.test('serve runs until SIGTERM, then shuts down gracefully with exit code 0', async (t) => {

@@ -1,4 +1,6 @@
 import t from 'tap';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { SignJWT, generateKeyPair } from 'jose';
 import { ManualClock } from '../../src/shared/clock.ts';
 import { startTestServer } from '../helpers/server.ts';
@@ -155,6 +157,58 @@ t.test('unknown routes get a JSON 404 and oversized bodies a 413', async (t) => 
   t.equal(huge.body.error.code, 'payload_too_large');
   const after = await server.api('/healthz');
   t.equal(after.status, 200, 'the server keeps serving after a 413');
+});
+
+t.test('over-limit bodies: Node fetch reads the 413 envelope at any size (lingering close)', async (t) => {
+  // Sized from the server's own limit (1 MiB by default): 1.5, 5 and 50 MiB on the defaults.
+  const limit = server.ctx.config.http.max_body_bytes;
+  const headers = { 'content-type': 'application/json', 'x-api-key': server.apiKey };
+  for (const factor of [1.5, 5, 50]) {
+    const response = await fetch(`${server.baseUrl}/v1/users`, { method: 'POST', headers, body: Buffer.alloc(Math.round(factor * limit), 0x20) });
+    t.equal(response.status, 413, `${factor} × the limit: 413`);
+    t.equal(response.headers.get('connection'), 'close');
+    const body = await response.json();
+    t.equal(body.error.code, 'payload_too_large', `${factor} × the limit: the error envelope`);
+  }
+
+  // No Content-Length (a chunked upload): the limit is crossed while reading.
+  const chunk = new Uint8Array(64 * 1024).fill(0x20);
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= 5 * limit) controller.close();
+      else {
+        sent += chunk.byteLength;
+        controller.enqueue(chunk);
+      }
+    },
+  });
+  // duplex: Node's fetch needs it for a stream body; the DOM typings do not know it yet.
+  const chunked = await fetch(`${server.baseUrl}/v1/users`, { method: 'POST', headers, body: stream, duplex: 'half' } as RequestInit);
+  t.equal(chunked.status, 413);
+  t.equal(((await chunked.json()) as { error: { code: string } }).error.code, 'payload_too_large');
+
+  const after = await server.api('/healthz');
+  t.equal(after.status, 200, 'the server keeps serving');
+});
+
+t.test('over-limit bodies: a client that reads only after sending all of its body still gets the 413', async (t) => {
+  const body = Buffer.alloc(5 * server.ctx.config.http.max_body_bytes, 0x20);
+  const socket = connect(server.port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.pause();
+  const head = `POST /v1/users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Api-Key: ${server.apiKey}\r\nContent-Length: ${body.length}\r\n\r\n`;
+  // Before the drain the server reset the connection under such a client: this write failed with EPIPE.
+  await new Promise<void>((resolve, reject) => socket.write(Buffer.concat([Buffer.from(head), body]), (error) => (error ? reject(error) : resolve())));
+  socket.resume();
+  const received: Buffer[] = [];
+  for await (const data of socket) received.push(data as Buffer);
+  const text = Buffer.concat(received).toString('utf8');
+  const [headPart, bodyPart] = text.split('\r\n\r\n');
+  t.match(headPart, /^HTTP\/1\.1 413 /);
+  t.match(headPart, /\r\nConnection: close(\r\n|$)/i);
+  t.equal(Number(/\r\nContent-Length: (\d+)/i.exec(headPart ?? '')?.[1]), Buffer.byteLength(bodyPart ?? ''), 'Content-Length frames the body');
+  t.equal(JSON.parse(bodyPart ?? '').error.code, 'payload_too_large');
 });
 
 t.test('ttl_seconds beyond the configured maximum is refused', async (t) => {

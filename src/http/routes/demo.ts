@@ -6,8 +6,9 @@ import { ListEnvelope, Strict, paginate } from '../../shared/schema.ts';
 import { defineRoute, ok, type AnyRoute } from '../types.ts';
 
 /**
- * One-click demo sign-in for the demo page (demo.enabled, on in the embedded default): it creates
- * a real user through the user service and mints a real token. Operators turn it off in production.
+ * One-click demo sign-in for the demo page: it creates a real user through the user service and
+ * mints a real token. Registered only while the sign-in is on (config.demo, decided in
+ * src/config/demo.ts: by default only on a loopback http.host with the test payment provider).
  */
 export function demoRoutes(deps: { users: UserService; tokens: TokenService }): AnyRoute[] {
   return [
