@@ -192,9 +192,6 @@ export class BillingEngine {
         case 'end_media':
           onCommit(() => this.listener?.endMedia(callId, effect.reason));
           break;
-        case 'issue_signaling_token': // the initiate request issues the guest's token (or POST /calls/{id}/token later)
-        case 'fail_initiate': // the initiate request reads the cancelled state and answers 402
-          break;
       }
     }
   }

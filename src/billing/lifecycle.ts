@@ -118,7 +118,7 @@ export function captureFailed(s: BillingSnapshot, e: EventOf<'capture_impossible
   };
 }
 
-/** The operator is alerted (the wiring sends it to the webhook and the log). */
+/** The operator is alerted: the wiring logs it at error level (a webhook event will carry it too, once webhooks exist). */
 export function captureFailedEffects(s: BillingSnapshot, e: EventOf<'capture_impossible'>): BillingEffect[] {
   const amountMinor = findHold(s, e.window)!.capturedMinor;
   return [

@@ -158,8 +158,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
     effects: ({ s, now }) => {
       const timeoutAt = now + s.joinTimeoutSeconds * 1000;
       const expiry = s.linkExpiresAtMs !== null && s.linkExpiresAtMs < timeoutAt ? Math.max(now, s.linkExpiresAtMs) : null;
+      // The guest's signaling token comes with the initiate answer (or POST /calls/{id}/token): not an effect.
       return [
-        { type: 'issue_signaling_token', role: 'guest' },
         { type: 'notify', to: 'host', message: 'call.incoming', data: { call_id: s.callId } },
         { type: 'schedule', at: timeoutAt, job: { type: 'join_timeout' } },
         ...(expiry === null ? [] : [{ type: 'schedule', at: expiry, job: { type: 'link_expired' } } as const]),
@@ -179,15 +179,15 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       totalChargedMinor: 0,
       billedMinutes: 0,
     }),
-    effects: ({ e }) => [{ type: 'release_link_use' }, { type: 'fail_initiate', code: 'payment_failed', declineCode: e.declineCode }],
+    // The initiate request reads the cancelled state (with its decline code) and answers 402 payment_failed.
+    effects: () => [{ type: 'release_link_use' }],
   }),
   rule({
     from: 'waiting',
     event: 'media_connected',
     to: 'active',
     // Only the SFU's view of DTLS counts: a client saying "we are connected" never starts the meter.
-    guard: ({ e }) =>
-      e.source !== 'sfu' ? 'only the SFU can report media connected' : e.dtls.host === 'connected' && e.dtls.guest === 'connected' ? null : 'both transports must be DTLS-connected',
+    guard: ({ e }) => (e.dtls.host === 'connected' && e.dtls.guest === 'connected' ? null : 'both transports must be DTLS-connected'),
     update: ({ now }) => ({ startedAtMs: now, currentWindow: 1, mediaGapSinceMs: null }),
     effects: (_c, next) => [
       status('both', { status: 'active', started_at: next.startedAtMs }),
@@ -402,22 +402,8 @@ export const TRANSITIONS: readonly TransitionRule[] = [
       const expected = s.settlement!.finalCaptureMinor;
       return e.capturedMinor === expected ? null : `the settlement captures ${expected}, not ${e.capturedMinor}`;
     },
+    // The completed call, with its figures, is announced by the transition itself (call.ended).
     update: ({ s, now }) => ({ completedAtMs: now, totalChargedMinor: s.capturedMinor }),
-    effects: ({ s }) => [
-      {
-        type: 'notify',
-        to: 'both',
-        message: 'call_summary',
-        data: {
-          status: 'completed',
-          duration_seconds: s.settlement!.activeSeconds,
-          billed_minutes: s.billedMinutes,
-          total_charged_minor: s.capturedMinor,
-          currency: s.currency,
-          ended_at: s.endedAtMs,
-        },
-      },
-    ],
   }),
   rule({
     from: 'ending',

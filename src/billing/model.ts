@@ -77,8 +77,11 @@ export type BillingEvent =
   | { type: 'hold_placed'; window: number; holdId: string | null }
   /** The window-1 hold was declined (pending → cancelled). */
   | { type: 'hold_refused'; window: number; declineCode: string }
-  /** From the SFU only: the DTLS state of both participants' transports. */
-  | { type: 'media_connected'; source: 'sfu' | 'client'; dtls: Record<Role, DtlsState> }
+  /**
+   * The DTLS state of both participants' transports, as the SFU sees them. Only the SFU wiring
+   * (calls/paid-call-events.ts) dispatches it: no client request maps to this event.
+   */
+  | { type: 'media_connected'; dtls: Record<Role, DtlsState> }
   | ({ type: 'guest_ended' } & EndRequestFields)
   | ({ type: 'host_rejected' } & EndRequestFields)
   | { type: 'join_timeout' }
@@ -210,9 +213,6 @@ export type BillingEffect =
   /** The provider restates a destination charge's fee pro rata from the hold's fee. */
   | { type: 'capture'; window: number; holdId: string; amountMinor: number; idempotencyKey: string }
   | { type: 'release_hold'; window: number; holdId: string; idempotencyKey: string }
-  /** Answer the initiate request with 402 payment_failed. */
-  | { type: 'fail_initiate'; code: 'payment_failed'; declineCode: string }
-  | { type: 'issue_signaling_token'; role: 'guest' }
   /** Close the call's media (SFU router) — the call is over for both sides. */
   | { type: 'end_media'; reason: EndReason }
   | { type: 'notify'; to: NotifyTarget; message: string; data: Record<string, unknown> }

@@ -106,7 +106,7 @@ export class PaidCallEvents implements BillingListener {
     if (!stored) return;
     const { state, mediaGapSinceMs } = stored.snapshot;
     if (dtls.host === 'connected' && dtls.guest === 'connected') {
-      const event: BillingEvent | null = state === 'waiting' ? { type: 'media_connected', source: 'sfu', dtls } : state === 'active' && mediaGapSinceMs !== null ? { type: 'media_restored' } : null;
+      const event: BillingEvent | null = state === 'waiting' ? { type: 'media_connected', dtls } : state === 'active' && mediaGapSinceMs !== null ? { type: 'media_restored' } : null;
       if (event) {
         const applied = await this.deps.engine.dispatch(callId, event);
         // A reconnect after the grace period is refused: the media_lost job ends the call at the gap's start.
@@ -178,7 +178,6 @@ export class PaidCallEvents implements BillingListener {
       const data = wireData(effect.data) as { status: NotificationPayloads['call_status']['status'] } & Record<string, unknown>;
       this.deps.media.notifyCall(callId, 'call_status', { ...data, callId });
     }
-    // call_summary: the call.ended event of the completed transition carries the final figures.
   }
 
   endMedia(callId: string, reason: string): void {

@@ -45,7 +45,7 @@ async function initiate(code: string, guest: TestAccount, card = 'pm_card_visa',
 
 /** What the SFU reports once both transports are DTLS-connected. */
 async function mediaConnected(callId: string) {
-  return server.ctx.billing.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } });
+  return server.ctx.billing.dispatch(callId, { type: 'media_connected', dtls: { host: 'connected', guest: 'connected' } });
 }
 
 /** A due job, as the job runner delivers it (the manual clock never reaches real job times). */

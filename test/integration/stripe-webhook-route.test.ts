@@ -78,7 +78,7 @@ async function stateOf(callId: string) {
 
 t.test('bad signatures (wrong secret, missing, tampered, older than 300 s) are refused with 400; the call is unchanged', async (t) => {
   const { callId } = await waitingCall();
-  t.equal((await server.ctx.billing.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } })).ok, true);
+  t.equal((await server.ctx.billing.dispatch(callId, { type: 'media_connected', dtls: { host: 'connected', guest: 'connected' } })).ok, true);
   const holdId = (await provider.list(callId))[0]!.holdId;
   const before = await stateOf(callId);
   t.equal(before.status.status, 'active');
@@ -120,7 +120,7 @@ t.test('bad signatures (wrong secret, missing, tampered, older than 300 s) are r
 t.test('active call: Stripe cancels the live window-2 hold → ending → completed with billing_error, billed only window 1', async (t) => {
   const { callId } = await waitingCall();
   clock.advance(30_000);
-  t.equal((await server.ctx.billing.dispatch(callId, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } })).ok, true);
+  t.equal((await server.ctx.billing.dispatch(callId, { type: 'media_connected', dtls: { host: 'connected', guest: 'connected' } })).ok, true);
   const start = clock.nowMs();
   clock.advance(9 * MIN);
   await tick(callId, { type: 'next_hold_due', window: 2 });

@@ -17,7 +17,7 @@ const CALL = '01JTESTCALL000000000000000B';
 const T0 = Date.UTC(2026, 2, 15, 14, 0, 0);
 const S = T0 + 2_000;
 const initiate: InitiateAccepted = { type: 'initiate_accepted', callId: CALL, currency: 'usd', rateMinor: 200, windowSeconds: 10, paymentMethodId: 'pm_card_visa' };
-const connected: BillingEvent = { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } };
+const connected: BillingEvent = { type: 'media_connected', dtls: { host: 'connected', guest: 'connected' } };
 
 type Step = [offsetMs: number, event: BillingEvent];
 
@@ -54,10 +54,11 @@ const WAITING: Step[] = [[1_000, { type: 'hold_placed', window: 1, holdId: 'pi_1
 const ACTIVE: Step[] = [...WAITING, [2_000, connected]];
 const moneyOf = (effects: BillingEffect[]) => effects.filter((e) => ['place_hold', 'capture', 'release_hold'].includes(e.type));
 
-t.test('client claims never start the meter: only the SFU, only with both transports DTLS-connected', async (t) => {
+t.test('the meter starts only with both transports DTLS-connected (as the SFU sees them)', async (t) => {
   const c = call(t, WAITING);
-  c.no(2_000, { type: 'media_connected', source: 'client', dtls: { host: 'connected', guest: 'connected' } }, /only the SFU/);
-  c.no(2_000, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connecting' } }, /both transports/);
+  c.no(2_000, { type: 'media_connected', dtls: { host: 'new', guest: 'connected' } }, /both transports/);
+  c.no(2_000, { type: 'media_connected', dtls: { host: 'connected', guest: 'connecting' } }, /both transports/);
+  c.no(2_000, { type: 'media_connected', dtls: { host: 'failed', guest: 'connected' } }, /both transports/);
   t.equal(c.s.state, 'waiting');
 });
 

@@ -164,7 +164,7 @@ async function simulate(o: Sim) {
     snapshot = result.next;
     await execute(result.effects, from === 'active' && snapshot.state === 'ending');
     if (from === 'pending' && snapshot.state === 'waiting') {
-      push(clock.nowMs() + 1_000, { type: 'media_connected', source: 'sfu', dtls: { host: 'connected', guest: 'connected' } });
+      push(clock.nowMs() + 1_000, { type: 'media_connected', dtls: { host: 'connected', guest: 'connected' } });
     }
     if (from === 'waiting' && snapshot.state === 'active') {
       const stopAt = snapshot.startedAtMs! + o.durationSeconds * 1000;
