@@ -18,6 +18,10 @@ import { HostAvailability, LinkService } from './calls/links.ts';
 import { TurnCredentialMinter } from './turn/credentials.ts';
 import { SfuRegistry } from './sfu/index.ts';
 import { CallService } from './calls/call-service.ts';
+import { CallFacade } from './calls/facade.ts';
+import { RoomCallKind } from './calls/room-kind.ts';
+import { PaidCallKind } from './calls/paid-kind.ts';
+import { DirectCallKind } from './calls/direct-kind.ts';
 import { PaidCallService } from './calls/paid-calls.ts';
 import { PaidCallEvents } from './calls/paid-call-events.ts';
 import { BillingEngine } from './billing/engine.ts';
@@ -58,7 +62,10 @@ export interface AppContext {
   turn: TurnCredentialMinter;
   /** The live SFU state of this node's calls. */
   sfu: SfuRegistry;
-  calls: CallService;
+  /** Calls of every kind: one facade, one handler per kind. */
+  calls: CallFacade;
+  /** Room calls' own service (initiate). */
+  roomCalls: CallService;
   /** Domain → users' sockets; the realtime transport attaches itself at start-up. */
   userNotifier: UserNotifierRelay;
   /** Paid call links (README, "Paid link calls"). */
@@ -148,7 +155,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     cleanups.push(() => media.close());
     const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId), emptyCalls: 'report' });
     cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
-    const calls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
+    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
     // outbox holds a connection while it asks the provider, so a shared pool could starve it.
@@ -182,6 +189,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     const paidCallEvents = new PaidCallEvents({ db, clock, logger, engine: billing, jobs, paid: paidCalls, media: sfu, notifier: userNotifier, mediaGraceSeconds: config.payments.media_grace_seconds });
     billing.listen(paidCallEvents);
+    const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), new DirectCallKind()]);
     wireCallEvents(sfu, calls, paidCallEvents, logger);
 
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
@@ -233,6 +241,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       paidCallEvents,
       sfu,
       calls,
+      roomCalls,
       publicBaseUrl,
       close,
     };
@@ -243,15 +252,15 @@ export async function createContext(config: Readonly<Config>, overrides: Context
 }
 
 /** SFU facts become call-state changes: empty calls end, departures and media changes are announced; paid calls follow DTLS. */
-function wireCallEvents(sfu: SfuRegistry, calls: CallService, paid: PaidCallEvents, logger: Logger): void {
+function wireCallEvents(sfu: SfuRegistry, calls: CallFacade, paid: PaidCallEvents, logger: Logger): void {
   const report = (what: string) => (error: unknown) => logger.error({ err: error }, `call event handling failed: ${what}`);
-  sfu.on('empty', ({ callId }) => void calls.endBySystem(callId, 'empty').catch(report('empty')));
+  sfu.on('empty', ({ callId }) => void calls.emptied(callId).catch(report('empty')));
   sfu.on('peerleft', ({ callId, participantId }) => {
     void calls.participantGone(callId, participantId).catch(report('peerleft'));
     void paid.mediaChanged(callId).catch(report('peerleft (paid)'));
   });
-  sfu.on('peerjoined', ({ callId }) => void calls.announceUpdate(callId).catch(report('peerjoined')));
-  sfu.on('producerschanged', ({ callId }) => void calls.announceUpdate(callId).catch(report('producerschanged')));
+  sfu.on('peerjoined', ({ callId }) => void calls.changed(callId).catch(report('peerjoined')));
+  sfu.on('producerschanged', ({ callId }) => void calls.changed(callId).catch(report('producerschanged')));
   sfu.on('transportconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportconnected')));
   sfu.on('transportdisconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportdisconnected')));
   sfu.on('mediainterrupted', ({ callId }) => void paid.mediaChanged(callId).catch(report('mediainterrupted')));

@@ -75,7 +75,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     }),
     ...userRoutes({ users: ctx.users, tokens: ctx.tokens }),
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
-    ...callRoutes({ calls: ctx.calls, paid: ctx.paidCalls }),
+    ...callRoutes({ calls: ctx.calls, roomCalls: ctx.roomCalls, paid: ctx.paidCalls }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
     ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),

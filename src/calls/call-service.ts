@@ -8,10 +8,8 @@ import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../turn/credentials.ts';
 import { requireUser, type Actor, type CallMediaPort, type UserNotifier } from './ports.ts';
-import type { ParticipantIdentity } from '../sfu/types.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from './signaling-tokens.ts';
-import { CLOSED_PAID_STATES } from './paid-calls.ts';
 import { CallSchema, toCallDto, type CallDto } from './call-dto.ts';
 
 export const InitiateRoomCallBody = Type.Object(
@@ -99,9 +97,9 @@ export class CallService {
     return this.answer(callId, participantId, signalingUrl);
   }
 
-  async join(actor: Actor, callId: string, signalingUrl: string): Promise<JoinAnswer> {
+  async join(actor: Actor, call: CallRow, signalingUrl: string): Promise<JoinAnswer> {
     const userId = requireUser(actor);
-    const call = await this.liveCall(callId);
+    const callId = liveCall(call);
     let participant = await this.participantOf(callId, userId);
     if (!participant) {
       if (!call.room_id || (await this.deps.rooms.powerOf(call.room_id, userId)) === null) throw new AppError('forbidden', 'You are not a member of this call\'s room');
@@ -124,18 +122,18 @@ export class CallService {
   }
 
   /** A fresh signaling token for a participant reconnecting (worker death, network change). */
-  async newToken(actor: Actor, callId: string, signalingUrl: string): Promise<Omit<JoinAnswer, 'call'>> {
+  async newToken(actor: Actor, call: CallRow, signalingUrl: string): Promise<Omit<JoinAnswer, 'call'>> {
     const userId = requireUser(actor);
-    await this.liveCall(callId);
+    const callId = liveCall(call);
     const participant = await this.participantOf(callId, userId);
     if (!participant || participant.state === 'rejected' || participant.state === 'invited') throw new AppError('forbidden', 'Only participants who joined may reconnect; use join');
     const { call: _call, ...rest } = await this.answer(callId, participant.id, signalingUrl);
     return rest;
   }
 
-  async leave(actor: Actor, callId: string): Promise<CallDto> {
+  async leave(actor: Actor, call: CallRow): Promise<CallDto> {
     const userId = requireUser(actor);
-    const call = await this.callOrThrow(callId);
+    const callId = call.id;
     const participant = await this.participantOf(callId, userId);
     if (!participant) throw new AppError('forbidden', 'You are not a participant of this call');
     if (call.status === ENDED) throw new AppError('call_ended', 'The call has ended');
@@ -146,9 +144,9 @@ export class CallService {
     return this.dto(callId);
   }
 
-  async reject(actor: Actor, callId: string): Promise<CallDto> {
+  async reject(actor: Actor, call: CallRow): Promise<CallDto> {
     const userId = requireUser(actor);
-    await this.liveCall(callId);
+    const callId = liveCall(call);
     const participant = await this.participantOf(callId, userId);
     if (!participant) throw new AppError('forbidden', 'You are not a participant of this call');
     if (participant.state !== 'invited') throw new AppError('invalid_state', `Only a ringing invitation can be rejected (yours is ${participant.state})`);
@@ -159,8 +157,8 @@ export class CallService {
   }
 
   /** Ends the call for everyone: the initiator, a moderator (power ≥ 50) or an admin. */
-  async end(actor: Actor, callId: string, reason = 'ended_by_user'): Promise<CallDto> {
-    const call = await this.callOrThrow(callId);
+  async end(actor: Actor, call: CallRow, reason = 'ended_by_user'): Promise<CallDto> {
+    const callId = call.id;
     if (!actor.isAdmin) {
       const userId = requireUser(actor);
       if (!(await this.participantOf(callId, userId)) && (!call.room_id || (await this.deps.rooms.powerOf(call.room_id, userId)) === null)) {
@@ -174,15 +172,13 @@ export class CallService {
   }
 
   /** Ended by the system (empty for too long, media failure): no actor to authorize. */
-  async endBySystem(callId: string, reason: string): Promise<void> {
-    const call = await this.deps.db.selectFrom('calls').select(['status', 'kind']).where('id', '=', callId).executeTakeFirst();
-    // Paid calls end only through billing (media-loss grace, join timeout), never because the room emptied.
-    if (!call || call.status === ENDED || call.kind === 'paid') return;
-    await this.finish(callId, reason);
+  async endBySystem(call: CallRow, reason: string): Promise<void> {
+    if (call.status === ENDED) return;
+    await this.finish(call.id, reason);
   }
 
-  async get(actor: Actor, callId: string): Promise<CallDto> {
-    const call = await this.callOrThrow(callId);
+  async get(actor: Actor, call: CallRow): Promise<CallDto> {
+    const callId = call.id;
     if (!actor.isAdmin) {
       const userId = requireUser(actor);
       const isParticipant = Boolean(await this.participantOf(callId, userId));
@@ -192,41 +188,20 @@ export class CallService {
     return this.dto(callId);
   }
 
-  /** Signaling: trades a single-use token for the participant's identity (null: refuse the socket). */
-  async resolveSignalingToken(token: string): Promise<ParticipantIdentity | null> {
-    const bound = await this.deps.tokens.consume(token);
-    if (!bound) return null;
-    const row = await this.deps.db
-      .selectFrom('call_participants')
-      .innerJoin('calls', 'calls.id', 'call_participants.call_id')
-      .innerJoin('users', 'users.id', 'call_participants.user_id')
-      .select(['call_participants.id', 'call_participants.user_id', 'call_participants.role', 'users.display_name', 'calls.status', 'calls.kind', 'calls.room_id', 'calls.initiator_id'])
-      .where('call_participants.id', '=', bound.participantId)
-      .executeTakeFirst();
-    if (!row || row.status === ENDED || (row.kind === 'paid' && CLOSED_PAID_STATES.includes(row.status))) return null;
-    const power = row.room_id ? await this.deps.rooms.powerOf(row.room_id, row.user_id) : null;
-    await this.deps.db.updateTable('call_participants').set({ state: 'joined', left_at: null }).where('id', '=', row.id).execute();
-    return {
-      callId: bound.callId,
-      participantId: row.id,
-      userId: row.user_id,
-      displayName: row.display_name,
-      role: row.role,
-      // Either side of a paid call may end it (README, "Paid link calls"); in rooms the initiator and moderators.
-      permissions: { canPublish: true, canSubscribe: true, canEndCall: row.kind === 'paid' || row.initiator_id === row.user_id || (power ?? -1) >= POWER.moderator },
-    };
+  /** In a room call the initiator and moderators (power ≥ 50) may end it for everyone. */
+  async canEndCall(call: CallRow, userId: string): Promise<boolean> {
+    const power = call.room_id ? await this.deps.rooms.powerOf(call.room_id, userId) : null;
+    return call.initiator_id === userId || (power ?? -1) >= POWER.moderator;
   }
 
-  /** The SFU dropped a participant for good (grace period over). */
-  async participantGone(callId: string, participantId: string): Promise<void> {
+  /** The SFU dropped a participant for good (grace period over); `announce`: tell the call's users. */
+  async participantGone(callId: string, participantId: string, announce = true): Promise<void> {
     if (!(await this.markLeft(participantId))) return; // already left through the REST API
     await this.logEvent(this.deps.db, callId, 'participant_left', null, null, 'media gone');
-    await this.announceUpdate(callId);
+    if (announce) await this.announceUpdate(callId);
   }
 
   async announceUpdate(callId: string): Promise<void> {
-    const kind = await this.deps.db.selectFrom('calls').select('kind').where('id', '=', callId).executeTakeFirst();
-    if (!kind || kind.kind === 'paid') return; // paid calls are announced by billing (call.updated with the meter)
     const call = await this.dto(callId);
     this.deps.notifier.notify(await this.notifiedUsers(callId), 'call.updated', { call });
   }
@@ -259,7 +234,9 @@ export class CallService {
   }
 
   private async dto(callId: string): Promise<CallDto> {
-    const call = await this.callOrThrow(callId);
+    // Read again: the call row may have changed (joined, ended) since the request loaded it.
+    const call = await this.deps.db.selectFrom('calls').selectAll().where('id', '=', callId).executeTakeFirst();
+    if (!call) throw new AppError('not_found', `Call ${callId} not found`);
     const participants = await this.deps.db
       .selectFrom('call_participants')
       .innerJoin('users', 'users.id', 'call_participants.user_id')
@@ -292,20 +269,14 @@ export class CallService {
     return this.deps.db.selectFrom('call_participants').selectAll().where('call_id', '=', callId).where('user_id', '=', userId).executeTakeFirst();
   }
 
-  private async callOrThrow(callId: string): Promise<CallRow> {
-    const call = await this.deps.db.selectFrom('calls').selectAll().where('id', '=', callId).executeTakeFirst();
-    if (!call) throw new AppError('not_found', `Call ${callId} not found`);
-    return call;
-  }
-
-  private async liveCall(callId: string): Promise<CallRow> {
-    const call = await this.callOrThrow(callId);
-    if (call.status === ENDED) throw new AppError('call_ended', 'The call has ended');
-    return call;
-  }
 
   private async logEvent(db: DbHandle, callId: string, type: string, from: string | null, to: string | null, cause: string | null): Promise<void> {
     await db.insertInto('call_events').values({ call_id: callId, at: this.deps.clock.now(), type, from_status: from, to_status: to, cause, data: null }).execute();
   }
 }
 
+/** The id of a call still live; an ended one is 409 call_ended. */
+function liveCall(call: CallRow): string {
+  if (call.status === ENDED) throw new AppError('call_ended', 'The call has ended');
+  return call.id;
+}

@@ -4,6 +4,7 @@
  * service adds the call and participant rows, authorization, signaling tokens and the answers.
  */
 import type { Database } from '../db/database.ts';
+import type { CallStatus } from '../db/schema.ts';
 import { inTransaction } from '../db/database.ts';
 import type { BillingEngine } from '../billing/engine.ts';
 import { endEventFor, PaymentDeclined, ProviderUnavailable, type BillingEvent, type BillingSnapshot, type Role } from '../billing/index.ts';
@@ -47,7 +48,7 @@ export interface PaidJoinAnswer {
 }
 
 /** States in which nobody can join or signal any more. */
-export const CLOSED_PAID_STATES: readonly string[] = ['ending', 'completed', 'cancelled', 'failed'];
+export const CLOSED_PAID_STATES: readonly CallStatus[] = ['ending', 'completed', 'cancelled', 'failed'];
 
 export class PaidCallService {
   constructor(private readonly deps: PaidCallServiceDeps) {}
@@ -194,11 +195,6 @@ export class PaidCallService {
     if (role === 'host' && participant.state === 'invited') throw new AppError('forbidden', 'Join the call first (POST /v1/calls/{id}/join)');
     const { call: _call, ...rest } = await this.answer(callId, participant.id, signalingUrl);
     return rest;
-  }
-
-  async isPaid(callId: string): Promise<boolean> {
-    const row = await this.deps.db.selectFrom('calls').select('kind').where('id', '=', callId).executeTakeFirst();
-    return row?.kind === 'paid';
   }
 
   async describe(callId: string, snapshot?: BillingSnapshot): Promise<PaidCallDto> {

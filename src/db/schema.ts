@@ -42,6 +42,12 @@ export interface IdempotencyKeysTable {
 }
 
 export type CallKind = 'paid' | 'room' | 'direct';
+/**
+ * Every status a call row can have (a CHECK constraint holds the database to it): the billing
+ * machine's states for paid calls, `active` → `ended` for room calls.
+ */
+export const CALL_STATUSES = ['pending', 'waiting', 'active', 'ending', 'completed', 'cancelled', 'failed', 'ended'] as const;
+export type CallStatus = (typeof CALL_STATUSES)[number];
 export type ParticipantState = 'invited' | 'joined' | 'left' | 'rejected';
 
 export interface TenantSettingsTable {
@@ -69,7 +75,7 @@ export interface CallsTable {
   kind: CallKind;
   room_id: string | null;
   media_type: 'audio' | 'video';
-  status: string;
+  status: CallStatus;
   initiator_id: string;
   end_reason: string | null;
   /** The X-Idempotency-Key of the initiate that created the call (per initiator). */

@@ -74,7 +74,7 @@ export class Client {
   }
 }
 
-export async function startSignaling(t: Test, opts: { workers?: number; media?: Partial<MediaConfig>; calls?: Partial<CallsConfig>; gate?: Promise<void> } = {}) {
+export async function startSignaling(t: Test, opts: { workers?: number; media?: Partial<MediaConfig>; calls?: Partial<CallsConfig>; gate?: Promise<void>; emptyCalls?: 'end' | 'report' } = {}) {
   const logger = silentLogger();
   const workers = opts.workers ?? 1;
   const pool = await WorkerPool.create(
@@ -82,7 +82,7 @@ export async function startSignaling(t: Test, opts: { workers?: number; media?: 
     { logger },
   );
   const calls: CallsConfig = { empty_timeout_seconds: 30, reconnect_grace_seconds: 30, signaling_token_ttl_seconds: 300, signaling_messages_per_second: 1000, ...opts.calls };
-  const sfu = new SfuRegistry({ pool, logger, calls, iceServers: () => [{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }] });
+  const sfu = new SfuRegistry({ pool, logger, calls, iceServers: () => [{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'c' }], ...(opts.emptyCalls ? { emptyCalls: opts.emptyCalls } : {}) });
   const http = new HttpServer({ logger, maxBodyBytes: 1 << 20, trustProxy: false, publicUrl: null, authenticate: async () => null });
   const tokens = new Map<string, { identity: ParticipantIdentity; expiresAt: number }>();
   const registry = new Registry();

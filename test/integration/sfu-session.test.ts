@@ -131,8 +131,20 @@ t.test('endCall: call_status ended to everyone, then close 4010', async (t) => {
   t.same(s.pool.snapshot()[0]!.routers, 0, 'the router is gone');
 });
 
-t.test('an empty call emits empty after empty_timeout_seconds', async (t) => {
+t.test('an empty call ends itself after empty_timeout_seconds (emptyCalls: end, the default)', async (t) => {
   const s = await startSignaling(t, { calls: { empty_timeout_seconds: 1 } });
+  const a = await s.join('call-e', 'a');
+  const closed = once(s.sfu, 'callclosed');
+  let reported = false;
+  s.sfu.on('empty', () => (reported = true));
+  a.client.ws.close();
+  t.same((await closed)[0], { callId: 'call-e', reason: 'empty' });
+  t.equal(reported, false, 'the registry decided: no empty event');
+  t.equal(s.sfu.get('call-e'), undefined, 'the session is gone');
+});
+
+t.test('an empty call emits empty after empty_timeout_seconds (emptyCalls: report)', async (t) => {
+  const s = await startSignaling(t, { calls: { empty_timeout_seconds: 1 }, emptyCalls: 'report' });
   const a = await s.join('call-x', 'a');
   const empty = once(s.sfu, 'empty');
   const started = Date.now();

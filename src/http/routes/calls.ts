@@ -3,6 +3,7 @@ import { CallSchema } from '../../calls/call-dto.ts';
 import { InitiateRoomCallBody, JoinAnswerSchema, type CallService } from '../../calls/call-service.ts';
 import { InitiatePaidCallBody, PaidCallSchema } from '../../calls/paid-call-dto.ts';
 import type { PaidCallService } from '../../calls/paid-calls.ts';
+import type { CallFacade } from '../../calls/facade.ts';
 import type { Actor } from '../../calls/ports.ts';
 import { CreateRoomBody, MemberInput, RoomSchema, type RoomService, type SettingsService } from '../../calls/rooms.ts';
 import { AppError } from '../../shared/errors.ts';
@@ -119,8 +120,8 @@ const EndBody = Strict({
  * Calls of every kind share these paths (README, "Room calls" and "Paid link calls"): a body with `short_code` initiates a paid link call,
  * one with `room_id` a room call; the other routes follow the call's kind.
  */
-export function callRoutes(deps: { calls: CallService; paid: PaidCallService }): AnyRoute[] {
-  const { calls, paid } = deps;
+export function callRoutes(deps: { calls: CallFacade; roomCalls: CallService; paid: PaidCallService }): AnyRoute[] {
+  const { calls, roomCalls, paid } = deps;
   return [
     defineRoute({
       method: 'post', path: '/v1/calls/initiate', summary: 'Start a call: a paid link call ({short_code, payment_method_id}) or a room call ({room_id, type})', tags: ['calls'], auth: 'user', rateLimit: 'initiate',
@@ -139,7 +140,7 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
           return ok(await paid.initiate(actorOf(ctx.principal), ctx.principal?.kind === 'user' ? ctx.principal.scope : undefined, body, signalingUrlFor(ctx), request), 201);
         }
         requireNonGuest(ctx.principal);
-        return ok(await calls.initiateRoomCall(actorOf(ctx.principal), body, signalingUrlFor(ctx)), 201);
+        return ok(await roomCalls.initiateRoomCall(actorOf(ctx.principal), body, signalingUrlFor(ctx)), 201);
       },
     }),
     defineRoute({
@@ -147,9 +148,7 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       params: CallIdParams,
       responses: { 200: { description: 'Joined', schema: Type.Union([JoinAnswerSchema, PaidJoinAnswerSchema]) } },
       handler: async (ctx) => {
-        const actor = actorOf(ctx.principal);
-        if (await paid.isPaid(ctx.params.id)) return ok(await paid.join(actor, ctx.params.id, signalingUrlFor(ctx)));
-        return ok(await calls.join(actor, ctx.params.id, signalingUrlFor(ctx)));
+        return ok(await calls.join(actorOf(ctx.principal), ctx.params.id, signalingUrlFor(ctx)));
       },
     }),
     defineRoute({
@@ -157,16 +156,13 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       params: CallIdParams,
       responses: { 200: { description: 'Token', schema: Type.Omit(JoinAnswerSchema, ['call']) } },
       handler: async (ctx) => {
-        const actor = actorOf(ctx.principal);
-        if (await paid.isPaid(ctx.params.id)) return ok(await paid.newToken(actor, ctx.params.id, signalingUrlFor(ctx)));
-        return ok(await calls.newToken(actor, ctx.params.id, signalingUrlFor(ctx)));
+        return ok(await calls.newToken(actorOf(ctx.principal), ctx.params.id, signalingUrlFor(ctx)));
       },
     }),
     defineRoute({
       method: 'post', path: '/v1/calls/{id}/leave', summary: 'Leave a room call (paid calls end with POST /v1/calls/{id}/end)', tags: ['calls'], auth: 'user', params: CallIdParams,
       responses: { 200: { description: 'The call', schema: CallEnvelope } },
       handler: async ({ principal, params }) => {
-        if (await paid.isPaid(params.id)) throw new AppError('invalid_state', 'A paid call is left by ending it: POST /v1/calls/{id}/end');
         return ok({ call: await calls.leave(actorOf(principal), params.id) });
       },
     }),
@@ -174,7 +170,6 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       method: 'post', path: '/v1/calls/{id}/reject', summary: 'Decline a ringing call (a paid call\'s host: cancelled, hold released)', tags: ['calls'], auth: 'user', params: CallIdParams,
       responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
       handler: async ({ principal, params }) => {
-        if (await paid.isPaid(params.id)) return ok({ call: await paid.reject(actorOf(principal), params.id) });
         return ok({ call: await calls.reject(actorOf(principal), params.id) });
       },
     }),
@@ -183,27 +178,22 @@ export function callRoutes(deps: { calls: CallService; paid: PaidCallService }):
       params: CallIdParams, body: EndBody,
       responses: { 200: { description: 'The ended call', schema: AnyCallEnvelope }, 409: { description: 'invalid_state (paid) or call_ended (room)' } },
       handler: async ({ principal, params, body, idempotency }) => {
-        if (await paid.isPaid(params.id)) {
-          const request = idempotency ? { receivedAtMs: idempotency.firstReceivedAt.getTime(), requestKey: idempotency.key } : {};
-          return ok({ call: await paid.end(actorOf(principal), params.id, request) });
-        }
-        return ok({ call: await calls.end(actorOf(principal), params.id, body.reason ?? 'ended_by_user') });
+        const retry = idempotency ? { receivedAtMs: idempotency.firstReceivedAt.getTime(), requestKey: idempotency.key } : {};
+        return ok({ call: await calls.end(actorOf(principal), params.id, { ...(body.reason ? { reason: body.reason } : {}), ...retry }) });
       },
     }),
     defineRoute({
       method: 'get', path: '/v1/calls/{id}/status', summary: 'The call now: paid calls with the meter (current window, next hold, elapsed, estimated charge)', tags: ['calls'], auth: 'user', params: CallIdParams,
       responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
       handler: async ({ principal, params }) => {
-        if (await paid.isPaid(params.id)) return ok({ call: await paid.status(actorOf(principal), params.id) });
-        return ok({ call: await calls.get(actorOf(principal), params.id) });
+        return ok({ call: await calls.describe(actorOf(principal), params.id) });
       },
     }),
     defineRoute({
       method: 'get', path: '/v1/calls/{id}', summary: 'Call state (room calls: participants and recordings; paid calls: as /status)', tags: ['calls'], auth: 'user', params: CallIdParams,
       responses: { 200: { description: 'The call', schema: AnyCallEnvelope } },
       handler: async ({ principal, params }) => {
-        if (await paid.isPaid(params.id)) return ok({ call: await paid.status(actorOf(principal), params.id) });
-        return ok({ call: await calls.get(actorOf(principal), params.id) });
+        return ok({ call: await calls.describe(actorOf(principal), params.id) });
       },
     }),
   ];

@@ -1,0 +1,108 @@
+/**
+ * The one entry to calls of every kind: reads the call row once and hands it to the handler of its
+ * kind (calls/kinds.ts). The routes, the signaling socket and the SFU wiring call this, never a
+ * kind's service directly (initiate aside: its body already says the kind).
+ */
+import type { Database } from '../db/database.ts';
+import { AppError } from '../shared/errors.ts';
+import type { ParticipantIdentity } from '../sfu/types.ts';
+import type { CallKind, CallKindHandler, CallRow, EndRequest } from './kinds.ts';
+import type { Actor } from './ports.ts';
+import type { SignalingTokenService } from './signaling-tokens.ts';
+
+export class CallFacade {
+  readonly #kinds: ReadonlyMap<CallKind, CallKindHandler>;
+
+  constructor(
+    private readonly deps: { db: Database; tokens: SignalingTokenService },
+    kinds: readonly CallKindHandler[],
+  ) {
+    this.#kinds = new Map(kinds.map((handler) => [handler.kind, handler]));
+  }
+
+  async join(actor: Actor, callId: string, signalingUrl: string) {
+    const { call, kind } = await this.load(callId);
+    return kind.join(actor, call, signalingUrl);
+  }
+
+  async newToken(actor: Actor, callId: string, signalingUrl: string) {
+    const { call, kind } = await this.load(callId);
+    return kind.newToken(actor, call, signalingUrl);
+  }
+
+  async leave(actor: Actor, callId: string) {
+    const { call, kind } = await this.load(callId);
+    return kind.leave(actor, call);
+  }
+
+  async reject(actor: Actor, callId: string) {
+    const { call, kind } = await this.load(callId);
+    return kind.reject(actor, call);
+  }
+
+  async end(actor: Actor, callId: string, request: EndRequest) {
+    const { call, kind } = await this.load(callId);
+    return kind.end(actor, call, request);
+  }
+
+  async describe(actor: Actor, callId: string) {
+    const { call, kind } = await this.load(callId);
+    return kind.describe(actor, call);
+  }
+
+  /** Signaling: trades a single-use token for the participant's identity (null: refuse the socket). */
+  async resolveSignalingToken(token: string): Promise<ParticipantIdentity | null> {
+    const bound = await this.deps.tokens.consume(token);
+    if (!bound) return null;
+    const participant = await this.deps.db
+      .selectFrom('call_participants')
+      .innerJoin('users', 'users.id', 'call_participants.user_id')
+      .select(['call_participants.id', 'call_participants.call_id', 'call_participants.user_id', 'call_participants.role', 'users.display_name'])
+      .where('call_participants.id', '=', bound.participantId)
+      .executeTakeFirst();
+    const loaded = participant ? await this.find(participant.call_id) : null;
+    if (!participant || !loaded || !loaded.kind.acceptsSignaling(loaded.call)) return null;
+    await this.deps.db.updateTable('call_participants').set({ state: 'joined', left_at: null }).where('id', '=', participant.id).execute();
+    return {
+      callId: bound.callId,
+      participantId: participant.id,
+      userId: participant.user_id,
+      displayName: participant.display_name,
+      role: participant.role,
+      permissions: { canPublish: true, canSubscribe: true, canEndCall: await loaded.kind.canEndCall(loaded.call, participant.user_id) },
+    };
+  }
+
+  // ---- from the SFU ------------------------------------------------------------------------
+
+  async emptied(callId: string): Promise<void> {
+    const loaded = await this.find(callId);
+    if (loaded) await loaded.kind.emptied(loaded.call);
+  }
+
+  async changed(callId: string): Promise<void> {
+    const loaded = await this.find(callId);
+    if (loaded) await loaded.kind.changed(loaded.call);
+  }
+
+  async participantGone(callId: string, participantId: string): Promise<void> {
+    const loaded = await this.find(callId);
+    if (loaded) await loaded.kind.participantGone(loaded.call, participantId);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private async find(callId: string): Promise<{ call: CallRow; kind: CallKindHandler } | null> {
+    const call = await this.deps.db.selectFrom('calls').selectAll().where('id', '=', callId).executeTakeFirst();
+    if (!call) return null;
+    const kind = this.#kinds.get(call.kind);
+    if (!kind) throw new Error(`calls: no handler for the ${call.kind} kind`);
+    return { call, kind };
+  }
+
+  private async load(callId: string): Promise<{ call: CallRow; kind: CallKindHandler }> {
+    const loaded = await this.find(callId);
+    if (!loaded) throw new AppError('not_found', `Call ${callId} not found`);
+    return loaded;
+  }
+}
