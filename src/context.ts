@@ -24,6 +24,7 @@ import { PaidCallKind } from './calls/paid-kind.ts';
 import { DirectCallKind } from './calls/direct-kind.ts';
 import { PaidCallService } from './calls/paid-calls.ts';
 import { PaidCallEvents } from './calls/paid-call-events.ts';
+import { PaidCallRecord } from './calls/paid-call-record.ts';
 import { BillingEngine } from './billing/engine.ts';
 import { PaymentExecutor } from './billing/payments.ts';
 import { SqlJobQueue, TaskRegistry, createJobPool, migrateJobs, startJobRunner, unlockAbandonedJobs } from './jobs/index.ts';
@@ -172,6 +173,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       logger,
       jobs,
       links: { reserveUse: (handle, linkId) => links.withDb(handle).reserveUse(linkId), releaseUse: (handle, linkId) => links.withDb(handle).releaseUse(linkId) },
+      calls: new PaidCallRecord(),
     });
     const paymentOps = new PaymentExecutor({ db, engine: billing, provider: payments, logger, metrics: createBillingMetrics(registry, db) });
     const paidCalls = new PaidCallService({

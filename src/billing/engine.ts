@@ -1,7 +1,7 @@
 /**
  * Applies the billing machine (machine.ts) to stored calls. One event = one database transaction:
- * lock the call's snapshot row, run the pure transition, store the new snapshot, mirror it on the
- * call row, append the call event log, and turn the effects into durable rows and jobs in that same
+ * lock the call's snapshot row, run the pure transition, store the new snapshot, have the call
+ * mirror it and log it (through the BilledCall port), and turn the effects into durable rows and jobs in that same
  * transaction. Nothing leaves the process before the commit: provider calls run from the payment
  * outbox (payment_ops + a job), notices and media teardown run in onCommit hooks.
  */
@@ -13,7 +13,7 @@ import { realDelayMs, type Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { transition } from './machine.ts';
 import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, InitiateAccepted } from './model.ts';
-import { BILLING_PAYMENT, BILLING_TICK, type JobQueue, type LinkUseCounter, type PaidCallParties } from './ports.ts';
+import { BILLING_PAYMENT, BILLING_TICK, type BilledCall, type JobQueue, type LinkUseCounter, type PaidCallParties } from './ports.ts';
 
 export type OnCommit = (hook: CommitHook) => void;
 
@@ -33,6 +33,8 @@ export interface BillingEngineDeps {
   logger: Logger;
   jobs: JobQueue;
   links: LinkUseCounter;
+  /** The call each snapshot belongs to: billing owns only its own tables. */
+  calls: BilledCall;
 }
 
 export type Applied = { ok: true; snapshot: BillingSnapshot; parties: PaidCallParties } | { ok: false; error: AppError; snapshot: BillingSnapshot | null };
@@ -91,7 +93,7 @@ export class BillingEngine {
         updated_at: new Date(now),
       })
       .execute();
-    await this.record(tx, parties, result.next, result.log);
+    await this.deps.calls.transitioned(tx, parties.callId, result.next, result.log);
     await this.runEffects(tx, onCommit, parties, result.next, result.effects);
     onCommit(() => this.listener?.transitioned(parties, result.next, result.log));
     return result.next;
@@ -109,7 +111,7 @@ export class BillingEngine {
       .set({ state: next.state, snapshot: JSON.stringify(next), version: stored.row.version + 1, updated_at: new Date(log.at) })
       .where('call_id', '=', callId)
       .execute();
-    await this.record(tx, stored.parties, next, log);
+    await this.deps.calls.transitioned(tx, stored.parties.callId, next, log);
     await this.runEffects(tx, onCommit, stored.parties, next, effects);
     onCommit(() => this.listener?.transitioned(stored.parties, next, log));
     // A settlement with nothing to ask the provider (free call, zero-second call) completes at once.
@@ -147,25 +149,6 @@ export class BillingEngine {
       (tx, onCommit) => this.apply(tx, onCommit, callId, event),
       (error) => this.deps.logger.error({ err: error, callId }, 'billing: a post-commit hook failed'),
     );
-  }
-
-  /** The call row mirrors the machine (status, started/ended, reason); every transition is logged. */
-  private async record(tx: Tx, parties: PaidCallParties, s: BillingSnapshot, log: CallEventRecord): Promise<void> {
-    await tx
-      .updateTable('calls')
-      .set({
-        status: s.state,
-        started_at: s.startedAtMs === null ? null : new Date(s.startedAtMs),
-        ended_at: s.endedAtMs === null ? null : new Date(s.endedAtMs),
-        end_reason: s.endReason,
-        updated_at: new Date(log.at),
-      })
-      .where('id', '=', parties.callId)
-      .execute();
-    await tx
-      .insertInto('call_events')
-      .values({ call_id: parties.callId, at: new Date(log.at), type: log.type, from_status: log.fromStatus, to_status: log.toStatus, cause: log.cause, data: JSON.stringify(log.data) })
-      .execute();
   }
 
   private async runEffects(tx: Tx, onCommit: OnCommit, parties: PaidCallParties, s: BillingSnapshot, effects: BillingEffect[]): Promise<void> {

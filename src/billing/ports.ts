@@ -5,7 +5,7 @@
  */
 import type { DbHandle } from '../db/database.ts';
 import { taskKind } from '../jobs/index.ts';
-import type { BillingEvent } from './model.ts';
+import type { BillingEvent, BillingSnapshot, CallEventRecord } from './model.ts';
 
 export type { JobQueue } from '../jobs/index.ts';
 
@@ -25,6 +25,14 @@ export interface PaymentJob {
 export const BILLING_TICK = taskKind<TickJob>('billing_tick');
 /** One payment outbox row to execute against the provider. */
 export const BILLING_PAYMENT = taskKind<PaymentJob>('billing_payment');
+
+/**
+ * The call a billing snapshot belongs to (tables calls and call_events, owned by calls/): each
+ * transition is mirrored on the call and logged there, in the transaction that decided it.
+ */
+export interface BilledCall {
+  transitioned(db: DbHandle, callId: string, snapshot: BillingSnapshot, log: CallEventRecord): Promise<void>;
+}
 
 export interface LinkUseCounter {
   reserveUse(db: DbHandle, linkId: string): Promise<void>;
