@@ -8,6 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import WebSocket from 'ws';
+import { createDatabase, type Database } from '../../src/db/database.ts';
+import { ScaledClock } from '../../src/shared/clock.ts';
+import { startStripeServer, type StripeServer } from '../stripe-server/server.ts';
+import { createTestDatabase } from './db.ts';
 import { freePortBase } from './ports.ts';
 
 export const SERVER_API_KEY = 'process-api-key-0123456789';
@@ -177,3 +182,47 @@ export class ServerProcess {
   }
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+
+/**
+ * A paid-calls server process on a scaled clock, paying through the official Stripe SDK against the
+ * Stripe test server of this test process, on a database of its own (`db` reads it directly).
+ */
+export async function startPaidServerProcess(t: Test, options: { scale: number; settings: Record<string, string> }): Promise<{ server: ServerProcess; stripe: StripeServer; db: Database; clock: ScaledClock }> {
+  const anchor = new Date();
+  const clock = new ScaledClock(options.scale, anchor.getTime());
+  const stripe = await startStripeServer({ secretKey: 'sk_test_process_0123456789', webhookSecret: 'whsec_process_0123456789' });
+  t.teardown(() => stripe.close());
+  const databaseUrl = await createTestDatabase(t);
+  const db = createDatabase(databaseUrl, 2);
+  t.teardown(() => db.destroy());
+  const server = await ServerProcess.create(t, databaseUrl, {
+    CALLPLANE_PAYMENTS: 'stripe',
+    STRIPE_SECRET_KEY: stripe.secretKey,
+    CALLPLANE_PAYMENTS_STRIPE_API_BASE: stripe.url,
+    CALLPLANE_CLOCK_SCALE: String(options.scale),
+    CALLPLANE_CLOCK_ANCHOR: anchor.toISOString(),
+    CALLPLANE_JOBS_POLL_INTERVAL_MS: '100',
+    ...options.settings,
+  });
+  return { server, stripe, db, clock };
+}
+
+/** A host with a user socket that is reopened whenever the server comes back: it stays available. */
+export function keepHostAvailable(t: Test, server: ServerProcess, hostToken: string): void {
+  let running = true;
+  let socket: WebSocket | null = null;
+  const loop = (async () => {
+    while (running) {
+      const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${hostToken}`);
+      socket = ws;
+      ws.on('error', () => undefined);
+      await new Promise((resolve) => ws.once('close', resolve).once('unexpected-response', resolve));
+      if (running) await sleep(100);
+    }
+  })();
+  t.teardown(async () => {
+    running = false;
+    (socket as WebSocket | null)?.terminate();
+    await loop.catch(() => undefined);
+  });
+}

@@ -16,14 +16,9 @@
  *     ⌈duration_seconds / 60⌉ × rate; and one call per initiate.
  */
 import t from 'tap';
-import WebSocket from 'ws';
-import { createDatabase } from '../../src/db/database.ts';
-import { ScaledClock } from '../../src/shared/clock.ts';
 import type { BillingSnapshot } from '../../src/billing/index.ts';
-import { createTestDatabase } from '../helpers/db.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
-import { ServerProcess, type ApiAnswer, type ApiInit } from '../helpers/server-process.ts';
-import { startStripeServer } from '../stripe-server/server.ts';
+import { keepHostAvailable, startPaidServerProcess, type ApiAnswer, type ApiInit } from '../helpers/server-process.ts';
 
 t.setTimeout(480_000);
 const CALLS = Number(process.env.CALLPLANE_TEST_CHAOS_CALLS ?? 16);
@@ -50,23 +45,13 @@ function random(): number {
 const between = (min: number, max: number): number => min + random() * (max - min);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-const anchor = new Date();
-const clock = new ScaledClock(SCALE, anchor.getTime());
-const stripe = await startStripeServer({ secretKey: 'sk_test_chaos_0123456789', webhookSecret: 'whsec_chaos_0123456789' });
-t.teardown(() => stripe.close());
-const databaseUrl = await createTestDatabase(t);
-const db = createDatabase(databaseUrl, 2);
-t.teardown(() => db.destroy());
-const server = await ServerProcess.create(t, databaseUrl, {
-  CALLPLANE_PAYMENTS: 'stripe',
-  STRIPE_SECRET_KEY: stripe.secretKey,
-  CALLPLANE_PAYMENTS_STRIPE_API_BASE: stripe.url,
-  CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '3000',
-  CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '900',
-  CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: String(GRACE_SECONDS),
-  CALLPLANE_CLOCK_SCALE: String(SCALE),
-  CALLPLANE_CLOCK_ANCHOR: anchor.toISOString(),
-  CALLPLANE_JOBS_POLL_INTERVAL_MS: '100',
+const { server, stripe, db, clock } = await startPaidServerProcess(t, {
+  scale: SCALE,
+  settings: {
+    CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '3000',
+    CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '900',
+    CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: String(GRACE_SECONDS),
+  },
 });
 
 const trace = (message: string): void => {
@@ -86,23 +71,7 @@ const hostUser = (await server.api('/v1/users', { method: 'POST', apiKey: true, 
 const hostToken = (await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: hostUser.id, ttl_seconds: 86400 } })).body.access_token as string;
 const shortCode = (await server.api('/v1/links', { method: 'POST', token: hostToken, body: { rate_per_minute: RATE, currency: 'usd', window_size_minutes: 1 } })).body.link.short_code as string;
 
-// The host stays available: its user socket is reopened whenever the server comes back.
-let running = true;
-let hostSocket: WebSocket | null = null;
-const hostSocketLoop = (async () => {
-  while (running) {
-    const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${hostToken}`);
-    hostSocket = ws;
-    ws.on('error', () => undefined);
-    await new Promise((resolve) => ws.once('close', resolve).once('unexpected-response', resolve));
-    if (running) await sleep(100);
-  }
-})();
-t.teardown(async () => {
-  running = false;
-  hostSocket?.terminate();
-  await hostSocketLoop.catch(() => undefined);
-});
+keepHostAvailable(t, server, hostToken);
 
 /** What the peers of one call saw, in call time (the server's clock: same anchor, same scale). */
 interface CallRecord {

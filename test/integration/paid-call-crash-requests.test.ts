@@ -8,58 +8,26 @@
  *     end, not as of the retry: the downtime in between is not billed.
  */
 import t from 'tap';
-import WebSocket from 'ws';
-import { ScaledClock } from '../../src/shared/clock.ts';
-import { createDatabase } from '../../src/db/database.ts';
-import { createTestDatabase } from '../helpers/db.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
-import { ServerProcess, type ApiAnswer } from '../helpers/server-process.ts';
+import { keepHostAvailable, startPaidServerProcess, type ApiAnswer } from '../helpers/server-process.ts';
 import { eventually } from '../helpers/wait.ts';
-import { startStripeServer } from '../stripe-server/server.ts';
 
 const SCALE = 10;
-const anchor = new Date();
-const clock = new ScaledClock(SCALE, anchor.getTime());
-const stripe = await startStripeServer({ secretKey: 'sk_test_crash_0123456789', webhookSecret: 'whsec_crash_0123456789' });
-t.teardown(() => stripe.close());
-const databaseUrl = await createTestDatabase(t);
-const db = createDatabase(databaseUrl, 2);
-t.teardown(() => db.destroy());
-const server = await ServerProcess.create(t, databaseUrl, {
-  CALLPLANE_PAYMENTS: 'stripe',
-  STRIPE_SECRET_KEY: stripe.secretKey,
-  CALLPLANE_PAYMENTS_STRIPE_API_BASE: stripe.url,
-  // Longer than the test holds a provider call unanswered: the request is still waiting when it is killed.
-  CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '60000',
-  CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '3600',
-  CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: '30',
-  CALLPLANE_CLOCK_SCALE: String(SCALE),
-  CALLPLANE_CLOCK_ANCHOR: anchor.toISOString(),
-  CALLPLANE_JOBS_POLL_INTERVAL_MS: '100',
+const { server, stripe, db, clock } = await startPaidServerProcess(t, {
+  scale: SCALE,
+  settings: {
+    // Longer than the test holds a provider call unanswered: the request is still waiting when it is killed.
+    CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '60000',
+    CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '3600',
+    CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: '30',
+  },
 });
 await server.start();
 
 const host = (await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: 'Crash Host', role: 'host' } })).body.user;
 const hostToken = (await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: host.id, ttl_seconds: 86400 } })).body.access_token as string;
 const shortCode = (await server.api('/v1/links', { method: 'POST', token: hostToken, body: { rate_per_minute: '1.00', currency: 'usd', window_size_minutes: 1 } })).body.link.short_code as string;
-
-// The host stays available: its user socket is reopened whenever the server comes back.
-let running = true;
-let hostSocket: WebSocket | null = null;
-const hostSocketLoop = (async () => {
-  while (running) {
-    const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${hostToken}`);
-    hostSocket = ws;
-    ws.on('error', () => undefined);
-    await new Promise((resolve) => ws.once('close', resolve).once('unexpected-response', resolve));
-    if (running) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-})();
-t.teardown(async () => {
-  running = false;
-  hostSocket?.terminate();
-  await hostSocketLoop.catch(() => undefined);
-});
+keepHostAvailable(t, server, hostToken);
 const hostAvailable = () => eventually(() => server.api(`/v1/links/${shortCode}`), (answer) => answer.body?.link?.available === true, 20_000);
 
 /** Every answer to the retried request, to show that none was request_in_progress. */
