@@ -26,8 +26,8 @@ interface Route<S> {
 /** uWS's user data for one connection. */
 interface Connection<S> {
   ws: Uws.WebSocket<Connection<S>> | null;
-  /** What the token check gave, before the upgrade. */
-  checked: { session: S } | { error: unknown };
+  /** The query string's token, until `open` hands it to authenticate. */
+  token: string;
   ip: string;
   phase: 'authenticating' | 'open' | 'closed';
   early: Inbound[];
@@ -107,40 +107,28 @@ export class SocketEndpoint<S> {
     for (const conn of [...this.#connections]) this.#close(conn, code, reason);
   }
 
-  /** Checks the token, then upgrades (a refused token too: it is closed with its code once open). */
+  /**
+   * Upgrades at once, before any await, and checks the token after `open`. An upgrade done later
+   * (res.cork(() => res.upgrade(…)) after an await) could be closed by uWS right after `open`
+   * (1006): docs/known-issues.md, "A reconnecting socket could be dropped right after its upgrade".
+   */
   #upgrade(res: Uws.HttpResponse, req: Uws.HttpRequest, context: Uws.us_socket_context_t): void {
-    let aborted = false;
     try {
-      // Everything from req is read now: uWS invalidates it when this callback returns.
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? '';
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-      res.onAborted(() => {
-        aborted = true;
-      });
-      let checked: Promise<S>;
-      try {
-        checked = Promise.resolve(this.#declaration.authenticate(token, ip));
-      } catch (error) {
-        checked = Promise.reject(error);
-      }
-      checked
-        .then(
-          (session): Connection<S>['checked'] => ({ session }),
-          (error: unknown): Connection<S>['checked'] => ({ error }),
-        )
-        .then((outcome) => {
-          if (aborted) return; // an aborted response must not be upgraded
-          const { messagesPerSecond: rate, burst } = this.#declaration.limits;
-          const conn: Connection<S> = { ws: null, checked: outcome, ip, phase: 'authenticating', early: [], bucket: new TokenBucket(rate, burst ?? rate * 2), socket: null };
-          res.cork(() => res.upgrade(conn, key, protocol, extensions, context));
-        })
-        .catch((error: unknown) => this.#logger.warn({ err: error }, 'WebSocket upgrade failed'));
+      const { messagesPerSecond: rate, burst } = this.#declaration.limits;
+      const conn: Connection<S> = { ws: null, token, ip, phase: 'authenticating', early: [], bucket: new TokenBucket(rate, burst ?? rate * 2), socket: null };
+      res.upgrade(conn, key, protocol, extensions, context);
     } catch (error) {
-      this.#logger.warn({ err: error }, 'WebSocket upgrade handler threw');
-      if (!aborted) res.close();
+      this.#logger.warn({ err: error }, 'WebSocket upgrade failed');
+      try {
+        res.close();
+      } catch {
+        /* uWS already let go of the response */
+      }
     }
   }
 
@@ -149,8 +137,20 @@ export class SocketEndpoint<S> {
     conn.ws = ws;
     this.#connections.add(conn);
     this.#metrics.opened();
-    if ('session' in conn.checked) this.#authenticated(conn, conn.checked.session);
-    else this.#refuse(conn, conn.checked.error);
+    const token = conn.token;
+    conn.token = '';
+    let authenticated: Promise<S>;
+    try {
+      authenticated = Promise.resolve(this.#declaration.authenticate(token, conn.ip));
+    } catch (error) {
+      authenticated = Promise.reject(error);
+    }
+    authenticated
+      .then(
+        (session) => this.#authenticated(conn, session),
+        (error: unknown) => this.#refuse(conn, error),
+      )
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'setting up a socket failed'));
   }
 
   #authenticated(conn: Connection<S>, session: S): void {
