@@ -1,8 +1,10 @@
 /**
  * The user WebSocket (docs/api.md, "User WebSocket"): GET /v1/ws?token=<access_token>. Every server
- * event uses the envelope {"event": {"name", "id", "date"}, "data": {...}}. A user may hold several sockets; every
- * event goes to all of them.
+ * event uses the envelope {"event": {"name", "id", "date"}, "data": {...}}. A user may hold several
+ * sockets; every event goes to all of them.
  */
+import { Type, type Static } from '@sinclair/typebox';
+
 export interface UserEventEnvelope<D = Record<string, unknown>> {
   event: { name: string; id: string; date: string };
   data: D;
@@ -21,3 +23,21 @@ export const UserEventName = {
   callUpdated: 'call.updated',
   callEnded: 'call.ended',
 } as const;
+
+/**
+ * A client request on the user socket: {endpoint, data, event: {id, date}}, answered with a
+ * UserReply carrying the same event.id (null when the request had none).
+ */
+export const UserRequestFrame = Type.Object({
+  endpoint: Type.String({ minLength: 1, maxLength: 64 }),
+  data: Type.Optional(Type.Unknown()),
+  event: Type.Optional(Type.Object({ id: Type.Optional(Type.String({ maxLength: 128 })), date: Type.Optional(Type.Unknown()) })),
+});
+export type UserRequestFrame = Static<typeof UserRequestFrame>;
+
+/** The answer to a request; `error.code` is the HTTP status of the error (0 on success). */
+export interface UserReply {
+  data: unknown;
+  error: { status: boolean; code: number; message: string };
+  event: { id: string | null; date: string };
+}

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { TokenBucket } from '../../src/signaling/token-bucket.ts';
+import { TokenBucket } from '../../src/ws/token-bucket.ts';
 
 t.test('a burst of twice the rate, then the rate', async (t) => {
   let now = 0;
