@@ -79,7 +79,7 @@ export type BillingEvent =
   | { type: 'hold_refused'; window: number; declineCode: string }
   /**
    * The DTLS state of both participants' transports, as the SFU sees them. Only the SFU wiring
-   * (calls/paid-call-events.ts) dispatches it: no client request maps to this event.
+   * (calls/paid/paid-call-events.ts) dispatches it: no client request maps to this event.
    */
   | { type: 'media_connected'; dtls: Record<Role, DtlsState> }
   | ({ type: 'guest_ended' } & EndRequestFields)

@@ -5,8 +5,8 @@
  */
 import type { CallKind, CallRow } from '../db/schema.ts';
 import type { TurnCredentials } from '../turn/credentials.ts';
-import type { CallDto } from './call-dto.ts';
-import type { PaidCallDto } from './paid-call-dto.ts';
+import type { CallDto } from './room/call-dto.ts';
+import type { PaidCallDto } from './paid/paid-call-dto.ts';
 import type { Actor } from './ports.ts';
 
 export type { CallKind, CallRow, CallStatus } from '../db/schema.ts';

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { UserService, toUserDto } from '../identity/users.ts';
 import { loadOrCreateSigningKey, signingKeyPath } from '../identity/keys.ts';
 import { TokenService } from '../identity/tokens.ts';
-import { LinkService } from '../calls/links.ts';
+import { LinkService } from '../calls/paid/links.ts';
 import { createLogger } from '../shared/logger.ts';
 import { systemClock } from '../shared/clock.ts';
 import { isUlid } from '../shared/ids.ts';

@@ -63,7 +63,7 @@ export type SignalingTicket = Omit<CallTicket, 'call'>;
 
 export type PaidCallStatus = 'pending' | 'waiting' | 'active' | 'ending' | 'completed' | 'cancelled' | 'failed';
 
-/** A paid call as initiate, join, status, end and the user-socket events show it (src/calls/paid-call-dto.ts). */
+/** A paid call as initiate, join, status, end and the user-socket events show it (src/calls/paid/paid-call-dto.ts). */
 export interface PaidCall {
   id: string;
   kind: 'paid';

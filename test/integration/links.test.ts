@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decodeJwt } from 'jose';
-import { linkScopeAllows } from '../../src/calls/links.ts';
+import { linkScopeAllows } from '../../src/calls/paid/links.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
 import { createAccount, startTestServer, type TestAccount } from '../helpers/server.ts';
 import { recorder } from '../helpers/ws.ts';

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import { CallSchema } from '../../calls/call-dto.ts';
-import { InitiateRoomCallBody, JoinAnswerSchema, type CallService } from '../../calls/call-service.ts';
-import { InitiatePaidCallBody, PaidCallSchema } from '../../calls/paid-call-dto.ts';
-import type { PaidCallService } from '../../calls/paid-calls.ts';
+import { CallSchema } from '../../calls/room/call-dto.ts';
+import { InitiateRoomCallBody, JoinAnswerSchema, type CallService } from '../../calls/room/call-service.ts';
+import { InitiatePaidCallBody, PaidCallSchema } from '../../calls/paid/paid-call-dto.ts';
+import type { PaidCallService } from '../../calls/paid/paid-calls.ts';
 import type { CallFacade } from '../../calls/facade.ts';
 import type { Actor } from '../../calls/ports.ts';
-import { CreateRoomBody, MemberInput, RoomSchema, type RoomService, type SettingsService } from '../../calls/rooms.ts';
+import { CreateRoomBody, MemberInput, RoomSchema, type RoomService, type SettingsService } from '../../calls/room/rooms.ts';
 import { AppError } from '../../shared/errors.ts';
 import { TurnCredentialsSchema } from '../../turn/credentials.ts';
 import { ListEnvelope, PageQuery, Strict, Ulid, paginate } from '../../shared/schema.ts';

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { AvailabilitySchema, CreateLinkBody, LinkSchema, PublicLinkSchema, ShortCode, isExhausted, type HostAvailability, type LinkActor, type LinkService } from '../../calls/links.ts';
+import { AvailabilitySchema, CreateLinkBody, LinkSchema, PublicLinkSchema, ShortCode, isExhausted, type HostAvailability, type LinkActor, type LinkService } from '../../calls/paid/links.ts';
 import type { TokenService } from '../../identity/tokens.ts';
 import { UserSchema, toUserDto, type UserService } from '../../identity/users.ts';
 import { AppError } from '../../shared/errors.ts';

@@ -1,15 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { Database, DbHandle } from '../db/database.ts';
-import { inTransaction } from '../db/database.ts';
-import type { CallRow, ParticipantRow } from '../db/schema.ts';
-import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { Logger } from '../shared/logger.ts';
-import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../turn/credentials.ts';
-import { requireUser, type Actor, type CallMediaPort, type UserNotifier } from './ports.ts';
+import type { Database, DbHandle } from '../../db/database.ts';
+import { inTransaction } from '../../db/database.ts';
+import type { CallRow, ParticipantRow } from '../../db/schema.ts';
+import { AppError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../../turn/credentials.ts';
+import { requireUser, type Actor, type CallMediaPort, type UserNotifier } from '../ports.ts';
 import { POWER, type RoomService } from './rooms.ts';
-import type { SignalingTokenService } from './signaling-tokens.ts';
+import type { SignalingTokenService } from '../signaling-tokens.ts';
 import { CallSchema, toCallDto, type CallDto } from './call-dto.ts';
 
 export const InitiateRoomCallBody = Type.Object(

@@ -3,16 +3,16 @@
  * (both participants connected) and detects media loss; billing ticks arrive from the job queue; the
  * engine's notices go out to users' sockets and the call's signaling peers.
  */
-import type { Database } from '../db/database.ts';
-import type { BillingEngine, BillingListener } from '../billing/engine.ts';
-import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, DtlsState } from '../billing/model.ts';
-import { BILLING_TICK, type JobQueue, type PaidCallParties, type TickJob } from '../billing/ports.ts';
-import { TERMINAL_STATES } from '../billing/model.ts';
-import { realDelayMs, type Clock } from '../shared/clock.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { NotificationPayloads } from '../protocol/signaling.ts';
+import type { Database } from '../../db/database.ts';
+import type { BillingEngine, BillingListener } from '../../billing/engine.ts';
+import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, DtlsState } from '../../billing/model.ts';
+import { BILLING_TICK, type JobQueue, type PaidCallParties, type TickJob } from '../../billing/ports.ts';
+import { TERMINAL_STATES } from '../../billing/model.ts';
+import { realDelayMs, type Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { NotificationPayloads } from '../../protocol/signaling.ts';
 import type { PaidCallService } from './paid-calls.ts';
-import type { UserNotifier } from './ports.ts';
+import type { UserNotifier } from '../ports.ts';
 
 export interface PaidMediaPort {
   dtlsStates(callId: string): Map<string, DtlsState>;

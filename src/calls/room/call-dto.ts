@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { CallRow, ParticipantRow } from '../db/schema.ts';
-import type { ParticipantMedia } from './ports.ts';
+import type { CallRow, ParticipantRow } from '../../db/schema.ts';
+import type { ParticipantMedia } from '../ports.ts';
 
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 

@@ -3,9 +3,9 @@
  * billing machine (status, started/ended, end reason) and every transition goes to the call event
  * log, in the transaction that decided it.
  */
-import type { DbHandle } from '../db/database.ts';
-import type { BilledCall } from '../billing/ports.ts';
-import type { BillingSnapshot, CallEventRecord } from '../billing/model.ts';
+import type { DbHandle } from '../../db/database.ts';
+import type { BilledCall } from '../../billing/ports.ts';
+import type { BillingSnapshot, CallEventRecord } from '../../billing/model.ts';
 
 export class PaidCallRecord implements BilledCall {
   async transitioned(db: DbHandle, callId: string, s: BillingSnapshot, log: CallEventRecord): Promise<void> {

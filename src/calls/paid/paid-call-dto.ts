@@ -3,8 +3,8 @@
  * events, with the meter figures computed at the instant it is read.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { billingStatus, type BillingSnapshot } from '../billing/index.ts';
-import { formatMoney } from '../shared/money.ts';
+import { billingStatus, type BillingSnapshot } from '../../billing/index.ts';
+import { formatMoney } from '../../shared/money.ts';
 import { ShortCode } from './links.ts';
 
 const Time = Type.String({ format: 'date-time' });

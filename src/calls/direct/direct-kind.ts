@@ -2,8 +2,8 @@
  * Direct videochat calls (the `direct` kind) are made by the videochat handshake on the user socket,
  * which is not built yet: no call of this kind can exist, and every action on one says so.
  */
-import { AppError } from '../shared/errors.ts';
-import type { CallKindHandler } from './kinds.ts';
+import { AppError } from '../../shared/errors.ts';
+import type { CallKindHandler } from '../kinds.ts';
 
 const notBuilt = async (): Promise<never> => {
   throw new AppError('invalid_state', 'Direct videochat calls are not available yet');

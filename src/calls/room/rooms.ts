@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { sql } from 'kysely';
-import type { DbHandle } from '../db/database.ts';
-import type { RoomRow } from '../db/schema.ts';
-import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
-import { Strict, Ulid } from '../shared/schema.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { Actor } from './ports.ts';
+import type { DbHandle } from '../../db/database.ts';
+import type { RoomRow } from '../../db/schema.ts';
+import { AppError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import { Strict, Ulid } from '../../shared/schema.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Actor } from '../ports.ts';
 
 /** Power levels: 0 member, 50 moderator, 100 admin (README, "Room calls"). */
 export const POWER = { member: 0, moderator: 50, admin: 100 } as const;

@@ -1,7 +1,7 @@
 /** Room calls (README, "Room calls") as one kind of call: the CallService does the work. */
 import type { CallService } from './call-service.ts';
-import type { CallKindHandler, CallRow, EndRequest } from './kinds.ts';
-import type { Actor } from './ports.ts';
+import type { CallKindHandler, CallRow, EndRequest } from '../kinds.ts';
+import type { Actor } from '../ports.ts';
 
 export class RoomCallKind implements CallKindHandler {
   readonly kind = 'room' as const;

@@ -3,22 +3,22 @@
  * status. Every state change goes through the billing engine (one transition per transaction); this
  * service adds the call and participant rows, authorization, signaling tokens and the answers.
  */
-import type { Database } from '../db/database.ts';
-import type { CallStatus } from '../db/schema.ts';
-import { inTransaction } from '../db/database.ts';
-import type { BillingEngine } from '../billing/engine.ts';
-import { endEventFor, PaymentDeclined, ProviderUnavailable, type BillingEvent, type BillingSnapshot, type Role } from '../billing/index.ts';
-import type { PaymentExecutor } from '../billing/payments.ts';
-import { idempotencyKey } from '../billing/idempotency.ts';
-import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { Logger } from '../shared/logger.ts';
-import type { TurnCredentialMinter, TurnCredentials } from '../turn/credentials.ts';
+import type { Database } from '../../db/database.ts';
+import type { CallStatus } from '../../db/schema.ts';
+import { inTransaction } from '../../db/database.ts';
+import type { BillingEngine } from '../../billing/engine.ts';
+import { endEventFor, PaymentDeclined, ProviderUnavailable, type BillingEvent, type BillingSnapshot, type Role } from '../../billing/index.ts';
+import type { PaymentExecutor } from '../../billing/payments.ts';
+import { idempotencyKey } from '../../billing/idempotency.ts';
+import { AppError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { TurnCredentialMinter, TurnCredentials } from '../../turn/credentials.ts';
 import { linkScopeAllows, type HostAvailability, type LinkService } from './links.ts';
 import { toPaidCallDto, type InitiatePaidCallInput, type PaidCallDto } from './paid-call-dto.ts';
-import { requireUser, type Actor } from './ports.ts';
-import type { SignalingTokenService } from './signaling-tokens.ts';
+import { requireUser, type Actor } from '../ports.ts';
+import type { SignalingTokenService } from '../signaling-tokens.ts';
 
 export interface PaidCallSettings {
   joinTimeoutSeconds: number;

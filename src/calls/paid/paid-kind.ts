@@ -2,11 +2,11 @@
  * Paid link calls (README, "Paid link calls") as one kind of call: the PaidCallService and billing
  * do the work. Billing alone ends a paid call (an end, media loss, a timeout) and announces it.
  */
-import { AppError } from '../shared/errors.ts';
-import type { CallService } from './call-service.ts';
-import type { CallKindHandler, CallRow, EndRequest } from './kinds.ts';
+import { AppError } from '../../shared/errors.ts';
+import type { CallService } from '../room/call-service.ts';
+import type { CallKindHandler, CallRow, EndRequest } from '../kinds.ts';
 import { CLOSED_PAID_STATES, type PaidCallService } from './paid-calls.ts';
-import type { Actor } from './ports.ts';
+import type { Actor } from '../ports.ts';
 
 export class PaidCallKind implements CallKindHandler {
   readonly kind = 'paid' as const;

@@ -1,14 +1,14 @@
 import { randomInt } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { sql } from 'kysely';
-import type { DbHandle } from '../db/database.ts';
-import type { LinkRow, UserRole } from '../db/schema.ts';
-import { AppError } from '../shared/errors.ts';
-import { newId } from '../shared/ids.ts';
-import { CURRENCY_PATTERN, formatMoney, parseMoney } from '../shared/money.ts';
-import { DateTime, Strict, Ulid } from '../shared/schema.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { Actor, UserNotifier } from './ports.ts';
+import type { DbHandle } from '../../db/database.ts';
+import type { LinkRow, UserRole } from '../../db/schema.ts';
+import { AppError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import { CURRENCY_PATTERN, formatMoney, parseMoney } from '../../shared/money.ts';
+import { DateTime, Strict, Ulid } from '../../shared/schema.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { Actor, UserNotifier } from '../ports.ts';
 
 /** Short codes: 8 characters of an alphabet without look-alikes (no 0/o, 1/l/i), URL-safe as they are. */
 export const SHORT_CODE_ALPHABET = '23456789abcdefghjkmnpqrstuvwxyz';
