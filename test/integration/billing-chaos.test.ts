@@ -229,7 +229,8 @@ const killer = (async () => {
     await sleep(between(1000, 2500));
     if (driversDone) break;
     const target = TARGETS[i++ % TARGETS.length]!;
-    const hit = await instantOf(target, target === 'before-end' ? 10_000 : 4000);
+    // Ends are rarer instants than holds and captures: they get longer to come.
+    const hit = await instantOf(target, target === 'before-end' || target === 'end' || target === 'after-end' ? 10_000 : 4000);
     if (driversDone) break;
     await server.kill();
     kills.push({ target, hit });
