@@ -20,34 +20,28 @@ export class CallFacade {
     this.#kinds = new Map(kinds.map((handler) => [handler.kind, handler]));
   }
 
-  async join(actor: Actor, callId: string, signalingUrl: string) {
-    const { call, kind } = await this.load(callId);
-    return kind.join(actor, call, signalingUrl);
+  join(actor: Actor, callId: string, signalingUrl: string) {
+    return this.withKind(callId, (kind, call) => kind.join(actor, call, signalingUrl));
   }
 
-  async newToken(actor: Actor, callId: string, signalingUrl: string) {
-    const { call, kind } = await this.load(callId);
-    return kind.newToken(actor, call, signalingUrl);
+  newToken(actor: Actor, callId: string, signalingUrl: string) {
+    return this.withKind(callId, (kind, call) => kind.newToken(actor, call, signalingUrl));
   }
 
-  async leave(actor: Actor, callId: string) {
-    const { call, kind } = await this.load(callId);
-    return kind.leave(actor, call);
+  leave(actor: Actor, callId: string) {
+    return this.withKind(callId, (kind, call) => kind.leave(actor, call));
   }
 
-  async reject(actor: Actor, callId: string) {
-    const { call, kind } = await this.load(callId);
-    return kind.reject(actor, call);
+  reject(actor: Actor, callId: string) {
+    return this.withKind(callId, (kind, call) => kind.reject(actor, call));
   }
 
-  async end(actor: Actor, callId: string, request: EndRequest) {
-    const { call, kind } = await this.load(callId);
-    return kind.end(actor, call, request);
+  end(actor: Actor, callId: string, request: EndRequest) {
+    return this.withKind(callId, (kind, call) => kind.end(actor, call, request));
   }
 
-  async describe(actor: Actor, callId: string) {
-    const { call, kind } = await this.load(callId);
-    return kind.describe(actor, call);
+  describe(actor: Actor, callId: string) {
+    return this.withKind(callId, (kind, call) => kind.describe(actor, call));
   }
 
   /** Signaling: trades a single-use token for the participant's identity (null: refuse the socket). */
@@ -100,9 +94,10 @@ export class CallFacade {
     return { call, kind };
   }
 
-  private async load(callId: string): Promise<{ call: CallRow; kind: CallKindHandler }> {
+  /** Loads the call (404 when there is none) and runs `act` with the handler of its kind. */
+  private async withKind<T>(callId: string, act: (kind: CallKindHandler, call: CallRow) => Promise<T>): Promise<T> {
     const loaded = await this.find(callId);
     if (!loaded) throw new AppError('not_found', `Call ${callId} not found`);
-    return loaded;
+    return act(loaded.kind, loaded.call);
   }
 }
