@@ -21,7 +21,9 @@ t.test('room: join, describe, end through the facade; the room DTO', async (t) =
   const joined = await calls.join({ userId: bob.id, isAdmin: false }, callId, url);
   t.match(joined, { call: { id: callId, room_id: room.id, type: 'audio', status: 'active' }, signaling_url: url, signaling_token: /^st_/ });
   const described = await calls.describe({ userId: bob.id, isAdmin: false }, callId);
-  t.match(described, { id: callId, status: 'active', participants: [{ user_id: ann.id }, { user_id: bob.id, state: 'joined' }], recordings: [] });
+  t.match(described, { id: callId, status: 'active', recordings: [] });
+  const participants = 'participants' in described ? described.participants : [];
+  t.same(participants.map((p) => [p.user_id, p.state]).sort(), [[ann.id, 'joined'], [bob.id, 'joined']].sort(), 'both members joined');
   t.notOk('rate_per_minute' in described, 'a room call shows no meter');
   await t.rejects(calls.end({ userId: bob.id, isAdmin: false }, callId, {}), { code: 'forbidden' }, 'a member below moderator cannot end it');
   const ended = await calls.end({ userId: ann.id, isAdmin: false }, callId, { reason: 'done_here' });
