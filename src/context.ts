@@ -36,6 +36,8 @@ import type { PaymentProvider } from './billing/providers/types.ts';
 import type { ObjectStorage } from './storage/types.ts';
 import { ScaledClock, systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
+import { WEBHOOK_DELIVER, WebhookDeliverer, WebhookEndpointService, WebhookOutbox, createWebhookMetrics } from './webhooks/index.ts';
+import { CallActivity, leftReasonOf } from './calls/activity.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
 
@@ -78,6 +80,11 @@ export interface AppContext {
   paymentOps: PaymentExecutor;
   paidCalls: PaidCallService;
   paidCallEvents: PaidCallEvents;
+  /** SFU facts (joins, leaves, tracks, media) recorded as call events. */
+  callActivity: CallActivity;
+  /** Outbound webhooks: endpoints (admin API) and delivery. */
+  webhookEndpoints: WebhookEndpointService;
+  webhookDeliverer: WebhookDeliverer;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -156,7 +163,25 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     cleanups.push(() => media.close());
     const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId), emptyCalls: 'report' });
     cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
-    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier });
+    const jobs = new SqlJobQueue();
+    const webhooks = config.webhooks;
+    const outbox = new WebhookOutbox({ clock, jobs, logger, maxBodyBytes: webhooks.max_body_bytes });
+    const webhookEndpoints = new WebhookEndpointService({ db, jobs, logger, allowPrivateTargets: webhooks.allow_private_targets });
+    await webhookEndpoints.syncConfigured(webhooks.endpoints);
+    const webhookDeliverer = new WebhookDeliverer({
+      db,
+      jobs,
+      logger,
+      metrics: createWebhookMetrics(registry, webhookEndpoints),
+      settings: {
+        attemptTimeoutMs: webhooks.attempt_timeout_ms,
+        retry: { initialMs: webhooks.retry_initial_ms, maxMs: webhooks.retry_max_ms, giveUpAfterMs: webhooks.give_up_after_seconds * 1000 },
+        concurrencyPerEndpoint: webhooks.concurrency_per_endpoint,
+        allowPrivateTargets: webhooks.allow_private_targets,
+        maxResponseBytes: webhooks.max_body_bytes,
+      },
+    });
+    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
     // outbox holds a connection while it asks the provider, so a shared pool could starve it.
@@ -166,14 +191,13 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       if (paymentsDb !== db) cleanups.push(() => paymentsDb.destroy());
       payments = createPaymentProvider(config.payments, clock, paymentsDb);
     }
-    const jobs = new SqlJobQueue();
     const billing = new BillingEngine({
       db,
       clock,
       logger,
       jobs,
       links: { reserveUse: (handle, linkId) => links.withDb(handle).reserveUse(linkId), releaseUse: (handle, linkId) => links.withDb(handle).releaseUse(linkId) },
-      calls: new PaidCallRecord(),
+      calls: new PaidCallRecord(outbox),
     });
     const paymentOps = new PaymentExecutor({ db, engine: billing, provider: payments, logger, metrics: createBillingMetrics(registry, db) });
     const paidCalls = new PaidCallService({
@@ -192,7 +216,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const paidCallEvents = new PaidCallEvents({ db, clock, logger, engine: billing, jobs, paid: paidCalls, media: sfu, notifier: userNotifier, mediaGraceSeconds: config.payments.media_grace_seconds });
     billing.listen(paidCallEvents);
     const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), new DirectCallKind()]);
-    wireCallEvents(sfu, calls, paidCallEvents, logger);
+    const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
+    wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
 
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
@@ -210,6 +235,17 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     // Before the pool and the database close: running jobs finish, no new ones start.
     cleanups.push(() => runner.stop());
+    // Webhook deliveries run on a runner of their own: a slow receiver never delays a billing job.
+    const webhookPool = createJobPool(databaseUrl, webhooks.concurrency + 2, logger);
+    cleanups.push(() => webhookPool.end());
+    const webhookTasks = new TaskRegistry();
+    webhookTasks.register(WEBHOOK_DELIVER, (stream) => webhookDeliverer.drain(stream));
+    const webhookRunner = await startJobRunner({ pgPool: webhookPool, concurrency: webhooks.concurrency, pollIntervalMs: config.jobs.poll_interval_ms, logger, tasks: webhookTasks });
+    // Shutdown: attempts in flight are cut off and released (delivered again at the next start).
+    cleanups.push(() => webhookRunner.stop());
+    cleanups.push(() => webhookDeliverer.stop());
+    // The SFU facts reported before the shutdown are recorded before the database closes.
+    cleanups.push(() => callActivity.idle());
     paidCallEvents.startHeartbeat();
     // Graceful stop: a last heartbeat, so calls interrupted by the restart are billed up to now.
     cleanups.push(() => paidCallEvents.stopHeartbeat());
@@ -241,6 +277,9 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       paymentOps,
       paidCalls,
       paidCallEvents,
+      callActivity,
+      webhookEndpoints,
+      webhookDeliverer,
       sfu,
       calls,
       roomCalls,
@@ -253,17 +292,30 @@ export async function createContext(config: Readonly<Config>, overrides: Context
   }
 }
 
-/** SFU facts become call-state changes: empty calls end, departures and media changes are announced; paid calls follow DTLS. */
-function wireCallEvents(sfu: SfuRegistry, calls: CallFacade, paid: PaidCallEvents, logger: Logger): void {
+/**
+ * SFU facts become call-state changes: empty calls end, departures and media changes are announced;
+ * paid calls follow DTLS; joins, leaves, tracks and media are recorded as call events (webhooks).
+ */
+function wireCallEvents(sfu: SfuRegistry, calls: CallFacade, paid: PaidCallEvents, activity: CallActivity, logger: Logger): void {
   const report = (what: string) => (error: unknown) => logger.error({ err: error }, `call event handling failed: ${what}`);
   sfu.on('empty', ({ callId }) => void calls.emptied(callId).catch(report('empty')));
-  sfu.on('peerleft', ({ callId, participantId }) => {
+  sfu.on('peerleft', ({ callId, participantId, reason }) => {
+    void activity.participantLeft(callId, participantId, leftReasonOf(reason)).catch(report('peerleft (events)'));
     void calls.participantGone(callId, participantId).catch(report('peerleft'));
     void paid.mediaChanged(callId).catch(report('peerleft (paid)'));
   });
-  sfu.on('peerjoined', ({ callId }) => void calls.changed(callId).catch(report('peerjoined')));
+  sfu.on('peerjoined', ({ callId, participantId }) => {
+    void activity.participantJoined(callId, participantId).catch(report('peerjoined (events)'));
+    void calls.changed(callId).catch(report('peerjoined'));
+  });
+  sfu.on('trackpublished', ({ callId, ...track }) => void activity.track(callId, 'published', track).catch(report('trackpublished')));
+  sfu.on('trackunpublished', ({ callId, ...track }) => void activity.track(callId, 'unpublished', track).catch(report('trackunpublished')));
   sfu.on('producerschanged', ({ callId }) => void calls.changed(callId).catch(report('producerschanged')));
-  sfu.on('transportconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportconnected')));
-  sfu.on('transportdisconnected', ({ callId }) => void paid.mediaChanged(callId).catch(report('transportdisconnected')));
-  sfu.on('mediainterrupted', ({ callId }) => void paid.mediaChanged(callId).catch(report('mediainterrupted')));
+  const mediaChanged = (what: string) => ({ callId }: { callId: string }) => {
+    void paid.mediaChanged(callId).catch(report(what));
+    void activity.mediaChanged(callId).catch(report(`${what} (events)`));
+  };
+  sfu.on('transportconnected', mediaChanged('transportconnected'));
+  sfu.on('transportdisconnected', mediaChanged('transportdisconnected'));
+  sfu.on('mediainterrupted', mediaChanged('mediainterrupted'));
 }

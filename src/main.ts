@@ -15,6 +15,7 @@ import { webRoutes } from './http/routes/web.ts';
 import { callRoutes, roomRoutes } from './http/routes/calls.ts';
 import { linkRoutes } from './http/routes/links.ts';
 import { webhookRoutes } from './http/routes/webhooks.ts';
+import { webhookEndpointRoutes } from './http/routes/webhook-endpoints.ts';
 import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
@@ -78,6 +79,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...callRoutes({ calls: ctx.calls, roomCalls: ctx.roomCalls, paid: ctx.paidCalls }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
     ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
+    ...webhookEndpointRoutes({ endpoints: ctx.webhookEndpoints }),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);

@@ -13,7 +13,7 @@ import { realDelayMs, type Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/logger.ts';
 import { transition } from './machine.ts';
 import type { BillingEffect, BillingEvent, BillingSnapshot, CallEventRecord, InitiateAccepted } from './model.ts';
-import { BILLING_PAYMENT, BILLING_TICK, type BilledCall, type JobQueue, type LinkUseCounter, type PaidCallParties } from './ports.ts';
+import { BILLING_PAYMENT, BILLING_TICK, type BilledCall, type JobQueue, type LinkUseCounter, type PaidCallParties, type PaymentSettled } from './ports.ts';
 
 export type OnCommit = (hook: CommitHook) => void;
 
@@ -140,6 +140,13 @@ export class BillingEngine {
       return null;
     }
     return applied.snapshot;
+  }
+
+  /** The provider's final answer to a payment operation, reported to the call in the same transaction. */
+  async paymentSettled(tx: Tx, outcome: PaymentSettled): Promise<void> {
+    // Locks in the order every transition takes them (call_billing, then the call): never a deadlock.
+    await this.load(tx, outcome.callId, true);
+    await this.deps.calls.paymentSettled(tx, outcome);
   }
 
   /** One event in a transaction of its own; hooks run after the commit. */

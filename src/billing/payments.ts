@@ -107,6 +107,9 @@ export class PaymentExecutor {
       })
       .where('idempotency_key', '=', op.idempotency_key)
       .execute();
+    const amountMinor = op.op === 'capture' && answer.ok ? Number(answer.result.captured_minor ?? op.amount_minor) : op.amount_minor;
+    const holdId = op.op === 'hold' ? (answer.ok ? String(answer.result.hold_id) : null) : op.hold_id;
+    await engine.paymentSettled(tx, { callId: op.call_id, op: op.op, window: op.window, holdId, amountMinor, ok: answer.ok });
 
     let event: BillingEvent | null = null;
     if (op.op === 'hold') {

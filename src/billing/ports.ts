@@ -3,7 +3,7 @@
  * job queue, src/jobs/) and the link use counter. Its notices go to a BillingListener (engine.ts) that the paid-call layer
  * implements: the engine never touches a socket, a router or a timer itself.
  */
-import type { DbHandle } from '../db/database.ts';
+import type { DbHandle, Tx } from '../db/database.ts';
 import { taskKind } from '../jobs/index.ts';
 import type { BillingEvent, BillingSnapshot, CallEventRecord } from './model.ts';
 
@@ -31,7 +31,20 @@ export const BILLING_PAYMENT = taskKind<PaymentJob>('billing_payment');
  * transition is mirrored on the call and logged there, in the transaction that decided it.
  */
 export interface BilledCall {
-  transitioned(db: DbHandle, callId: string, snapshot: BillingSnapshot, log: CallEventRecord): Promise<void>;
+  transitioned(tx: Tx, callId: string, snapshot: BillingSnapshot, log: CallEventRecord): Promise<void>;
+  /** The provider's final answer to one payment operation, recorded in the same transaction. */
+  paymentSettled(tx: Tx, outcome: PaymentSettled): Promise<void>;
+}
+
+/** One payment operation as the provider finally answered it. */
+export interface PaymentSettled {
+  callId: string;
+  op: 'hold' | 'capture' | 'release';
+  window: number;
+  holdId: string | null;
+  /** Holds: the amount asked; captures: the amount captured; releases: 0. */
+  amountMinor: number;
+  ok: boolean;
 }
 
 export interface LinkUseCounter {

@@ -3,6 +3,8 @@
  * sfu's registry) and the users' sockets (implemented by realtime/). The domain never
  * touches a socket or a mediasoup object itself.
  */
+import type { Tx } from '../db/database.ts';
+import type { RecordedEvent } from '../protocol/webhooks.ts';
 import { AppError } from '../shared/errors.ts';
 import type { ParticipantMedia } from '../sfu/types.ts';
 
@@ -51,4 +53,13 @@ export class UserNotifierRelay implements UserNotifier {
   isOnline(userId: string): boolean {
     return this.target?.isOnline(userId) ?? false;
   }
+}
+
+/**
+ * Where call events are recorded for delivery (webhooks/, docs/webhooks.md): inside the transaction
+ * of the change they report, so that an event exists exactly when its change was committed.
+ */
+export interface EventOutbox {
+  /** `once`: only if the call has no event of this type yet. False when it had one. */
+  record(tx: Tx, event: RecordedEvent, options?: { once?: boolean }): Promise<boolean>;
 }

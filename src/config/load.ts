@@ -97,7 +97,7 @@ function parseEnvValue(raw: string, path: string[]): unknown {
     schema !== undefined && (schema.type === kind || (Array.isArray(schema.anyOf) && schema.anyOf.some((s: TSchema) => s.type === kind)));
   if ((accepts('integer') || accepts('number')) && /^-?\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
   if (accepts('boolean') && (trimmed === 'true' || trimmed === 'false')) return trimmed === 'true';
-  if (accepts('object') && trimmed.startsWith('{')) {
+  if ((accepts('object') && trimmed.startsWith('{')) || (accepts('array') && trimmed.startsWith('['))) {
     try {
       return JSON.parse(trimmed);
     } catch {

@@ -152,6 +152,39 @@ export const PaymentsConfigSchema = Type.Object(
   closed,
 );
 
+export const WebhookEndpointConfigSchema = Type.Object(
+  {
+    url: Type.String({ format: 'uri', pattern: '^https?://' }),
+    /** Standard Webhooks secret: whsec_ + base64 of at least 24 bytes. */
+    secret: Type.String({ pattern: '^whsec_[A-Za-z0-9+/]{32,}={0,2}$' }),
+    /** Event names the endpoint receives (docs/webhooks.md); absent or empty: every event. */
+    events: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z]+\\.[a-z_]+$' }), { uniqueItems: true })),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  closed,
+);
+
+export const WebhooksConfigSchema = Type.Object(
+  {
+    endpoints: Type.Array(WebhookEndpointConfigSchema),
+    /** Allow endpoint URLs that resolve to loopback, link-local or private addresses (tests, a LAN receiver). */
+    allow_private_targets: Type.Boolean(),
+    /** No answer within this long is a failed attempt. */
+    attempt_timeout_ms: Type.Integer({ minimum: 100, maximum: 60000 }),
+    /** First retry after this long, doubling up to retry_max_ms, for give_up_after_seconds. */
+    retry_initial_ms: Type.Integer({ minimum: 10, maximum: 3600_000 }),
+    retry_max_ms: Type.Integer({ minimum: 10, maximum: 24 * 3600_000 }),
+    give_up_after_seconds: Type.Integer({ minimum: 1, maximum: 30 * 86400 }),
+    /** Deliveries in flight at once: webhook jobs run on a runner of their own, never delaying billing jobs. */
+    concurrency: Type.Integer({ minimum: 1, maximum: 256 }),
+    /** Deliveries in flight to one endpoint at once (each call's events still go one at a time). */
+    concurrency_per_endpoint: Type.Integer({ minimum: 1, maximum: 256 }),
+    /** Largest event body (bytes) and largest part of a receiver's answer that is read. */
+    max_body_bytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 }),
+  },
+  closed,
+);
+
 export const JobsConfigSchema = Type.Object(
   {
     /** Billing jobs (window ticks, holds, captures, releases, timeouts) run concurrently up to this many. */
@@ -196,6 +229,7 @@ export const ConfigSchema = Type.Object(
     turn: TurnConfigSchema,
     payments: PaymentsConfigSchema,
     jobs: JobsConfigSchema,
+    webhooks: WebhooksConfigSchema,
     clock: ClockConfigSchema,
     log: LogConfigSchema,
     shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
@@ -218,5 +252,6 @@ export type CallsConfig = Static<typeof CallsConfigSchema>;
 export type TurnConfig = Static<typeof TurnConfigSchema>;
 export type PaymentsConfig = Static<typeof PaymentsConfigSchema>;
 export type JobsConfig = Static<typeof JobsConfigSchema>;
+export type WebhooksConfig = Static<typeof WebhooksConfigSchema>;
 export type ClockConfig = Static<typeof ClockConfigSchema>;
 export type LogConfig = Static<typeof LogConfigSchema>;

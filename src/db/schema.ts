@@ -80,6 +80,8 @@ export interface CallsTable {
   end_reason: string | null;
   /** The X-Idempotency-Key of the initiate that created the call (per initiator). */
   idempotency_key: string | null;
+  /** The number of the call's last recorded webhook event (docs/webhooks.md, "Order"). */
+  event_seq: ColumnType<number, number | undefined, number>;
   created_at: CreatedAt;
   started_at: Timestamp | null;
   ended_at: Timestamp | null;
@@ -95,6 +97,8 @@ export interface CallParticipantsTable {
   invited_at: CreatedAt;
   joined_at: Timestamp | null;
   left_at: Timestamp | null;
+  /** In the call's SFU session now: participant.joined recorded, participant.left not yet. */
+  in_session: ColumnType<boolean, boolean | undefined, boolean>;
 }
 
 export interface CallEventsTable {
@@ -186,6 +190,51 @@ export interface TestPaymentRepliesTable {
   created_at: CreatedAt;
 }
 
+// ---- webhooks (src/webhooks/, docs/webhooks.md) ------------------------------------------
+
+/** The webhook outbox: one recorded event, with the exact body that is signed and sent. */
+export interface WebhookEventsTable {
+  /** evt_<ULID>: the webhook-id header, the same on every attempt. */
+  id: string;
+  call_id: string;
+  /** The event's number within its call (calls.event_seq when it was recorded). */
+  seq: number;
+  type: string;
+  body: string;
+  recorded_at: Timestamp;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  url: string;
+  secret: string;
+  /** Event names the endpoint receives; null: every event. */
+  events: ColumnType<string[] | null, string | null, string | null>;
+  description: string | null;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  source: 'api' | 'config';
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  call_id: string;
+  seq: number;
+  status: WebhookDeliveryStatus;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: Timestamp | null;
+  first_attempt_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
 export interface DB {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -201,6 +250,9 @@ export interface DB {
   payment_ops: PaymentOpsTable;
   test_payment_holds: TestPaymentHoldsTable;
   test_payment_replies: TestPaymentRepliesTable;
+  webhook_events: WebhookEventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type CallRow = Selectable<CallsTable>;
@@ -209,6 +261,9 @@ export type RoomRow = Selectable<RoomsTable>;
 export type LinkRow = Selectable<LinksTable>;
 export type CallBillingRow = Selectable<CallBillingTable>;
 export type PaymentOpRow = Selectable<PaymentOpsTable>;
+
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;

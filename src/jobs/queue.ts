@@ -26,6 +26,10 @@ export interface JobOptions {
   jobKey?: string;
   /** Attempts before graphile-worker gives up; retries back off exponentially. */
   maxAttempts?: number;
+  /** With jobKey: `preserve_run_at` keeps the waiting job's run time instead of replacing it. */
+  jobKeyMode?: 'replace' | 'preserve_run_at';
+  /** Jobs of one named queue run one at a time, in order (one stream of deliveries, say). */
+  queueName?: string;
 }
 
 export interface JobQueue {
@@ -40,7 +44,9 @@ export class SqlJobQueue implements JobQueue {
       payload => ${JSON.stringify(payload)}::json,
       run_at => ${options.runAt ?? null}::timestamptz,
       max_attempts => ${options.maxAttempts ?? 1000}::int,
-      job_key => ${options.jobKey ?? null}::text
+      job_key => ${options.jobKey ?? null}::text,
+      queue_name => ${options.queueName ?? null}::text,
+      job_key_mode => ${options.jobKeyMode ?? 'replace'}::text
     )`.execute(db);
   }
 }

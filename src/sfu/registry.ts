@@ -154,7 +154,9 @@ export class SfuRegistry extends SafeEmitter<SfuRegistryEvents> {
     session.on('transportconnected', (e) => emit('transportconnected', { callId, ...e }));
     session.on('transportdisconnected', (e) => emit('transportdisconnected', { callId, ...e }));
     session.on('peerjoined', (participantId) => emit('peerjoined', { callId, participantId }));
-    session.on('peerleft', (participantId) => emit('peerleft', { callId, participantId }));
+    session.on('peerleft', (participantId, reason) => emit('peerleft', { callId, participantId, reason }));
+    session.on('trackpublished', (track) => emit('trackpublished', { callId, ...track }));
+    session.on('trackunpublished', (track) => emit('trackunpublished', { callId, ...track }));
     session.on('producerschanged', (participantId) => emit('producerschanged', { callId, participantId }));
     session.on('mediainterrupted', (reason) => emit('mediainterrupted', { callId, reason }));
     session.once('close', (reason) => {

@@ -85,10 +85,12 @@ function trackProducer(ctx: RequestContext, producer: types.Producer, source: Me
   const { session, peer } = ctx;
   const participantId = peer.participantId;
   peer.producers.set(producer.id, { producer, source });
+  const track = { participantId, producerId: producer.id, kind: producer.kind, source };
   producer.observer.once('close', () => {
     peer.producers.delete(producer.id);
     if (session.screenProducer?.producerId === producer.id) session.screenProducer = null;
     session.producerClosed(peer, producer.id);
+    if (!session.closed) session.emitSafe('trackunpublished', track);
     // A router that closed (call ended, worker died) is announced by its own path, not per producer.
     if (router.closed || session.closed) return;
     session.broadcast('producer_closed', { participantId, producerId: producer.id }, participantId);
@@ -97,6 +99,7 @@ function trackProducer(ctx: RequestContext, producer: types.Producer, source: Me
   if (producer.kind === 'audio') session.observeAudio(producer);
   for (const other of session.routers.values()) if (other !== router) session.pipe(producer.id, other).catch(() => undefined);
   session.broadcast('new_producer', { participantId, producerId: producer.id, kind: producer.kind, source }, participantId);
+  session.emitSafe('trackpublished', track);
   session.emitSafe('producerschanged', participantId);
 }
 

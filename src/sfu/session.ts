@@ -6,7 +6,7 @@ import { SignalCloseCode, type MediaSource, type NotificationPayloads, type Noti
 import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { closeSink, Peer, type Direction } from './peer.ts';
-import type { IceServersFor, ParticipantIdentity, ParticipantMedia, PeerSink } from './types.ts';
+import type { IceServersFor, ParticipantIdentity, ParticipantMedia, PeerSink, TrackEvent } from './types.ts';
 
 export interface CallSessionOptions {
   callId: string;
@@ -22,8 +22,10 @@ export interface CallSessionEvents {
   /** A transport that had been DTLS-connected closed or failed (billing: media may be gone). */
   transportdisconnected: [{ participantId: string; direction: Direction; transportId: string }];
   peerjoined: [participantId: string];
-  peerleft: [participantId: string];
+  peerleft: [participantId: string, reason: string];
   producerschanged: [participantId: string];
+  trackpublished: [TrackEvent];
+  trackunpublished: [TrackEvent];
   mediainterrupted: [reason: string];
   close: [reason: string];
 }
@@ -244,7 +246,7 @@ export class CallSession extends SafeEmitter<CallSessionEvents> {
     peer.closeMedia();
     if (closeCode !== null) closeSink(sink, closeCode, reason, this.logger);
     this.broadcast('peer_left', { participantId: peer.participantId });
-    this.emitSafe('peerleft', peer.participantId);
+    this.emitSafe('peerleft', peer.participantId, reason);
     if (this.connectedCount === 0) this.#armEmptyTimer();
   }
 

@@ -43,6 +43,14 @@ export interface PeerConnection {
   readonly stale: boolean;
 }
 
+/** One producer, as the webhooks' track events describe it. */
+export interface TrackEvent {
+  participantId: string;
+  producerId: string;
+  kind: 'audio' | 'video';
+  source: string;
+}
+
 export interface CallRef {
   callId: string;
 }
@@ -79,8 +87,15 @@ export interface SfuRegistryEvents {
   transportdisconnected: [TransportConnectedEvent];
   /** A new participant joined (not on a reconnect within the grace period). */
   peerjoined: [ParticipantRef];
-  /** A participant left, was removed, or its grace period ran out. */
-  peerleft: [ParticipantRef];
+  /** A participant left, was removed, or its grace period ran out (`reason` says which). */
+  peerleft: [ParticipantRef & { reason: string }];
+  /** A producer was created (webhooks: track.published). */
+  trackpublished: [CallRef & TrackEvent];
+  /**
+   * A producer closed while the call goes on (its participant unpublished, left or reconnected, or
+   * its worker died). Not at the call's end: the end closes every track.
+   */
+  trackunpublished: [CallRef & TrackEvent];
   /** A participant's producers changed (published, closed, paused, resumed): audio_on/video_on may differ. */
   producerschanged: [ParticipantRef];
   /** The call lost its media (worker died); participants were told to reconnect (billing: media loss). */

@@ -10,6 +10,7 @@ import { BILLING_TICK, type JobQueue, type PaidCallParties, type TickJob } from 
 import { TERMINAL_STATES } from '../../billing/model.ts';
 import { realDelayMs, type Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { KeyedSerial } from '../../shared/keyed-serial.ts';
 import type { NotificationPayloads } from '../../protocol/signaling.ts';
 import type { PaidCallService } from './paid-calls.ts';
 import type { UserNotifier } from '../ports.ts';
@@ -45,8 +46,8 @@ function wireData(data: Record<string, unknown>): Record<string, unknown> {
 export class PaidCallEvents implements BillingListener {
   /** participant ids of host and guest, per paid call seen on this node. */
   private readonly roles = new Map<string, { host: string; guest: string }>();
-  /** Per call, the media change being handled: changes are handled one at a time, in order. */
-  private readonly mediaQueues = new Map<string, Promise<void>>();
+  /** Per call, media changes are handled one at a time, in order. */
+  private readonly mediaQueue = new KeyedSerial();
   /** Active calls whose media flows both ways on this node: their media_seen_at is kept fresh. */
   private readonly flowing = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -87,14 +88,7 @@ export class PaidCallEvents implements BillingListener {
    * quick drop-and-reconnect cannot be applied backwards.
    */
   mediaChanged(callId: string): Promise<void> {
-    const previous = this.mediaQueues.get(callId) ?? Promise.resolve();
-    const current = previous.then(() => this.applyMediaChange(callId));
-    const settled = current.catch(() => undefined);
-    this.mediaQueues.set(callId, settled);
-    void settled.then(() => {
-      if (this.mediaQueues.get(callId) === settled) this.mediaQueues.delete(callId);
-    });
-    return current;
+    return this.mediaQueue.run(callId, () => this.applyMediaChange(callId));
   }
 
   private async applyMediaChange(callId: string): Promise<void> {

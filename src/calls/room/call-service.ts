@@ -7,7 +7,8 @@ import { newId } from '../../shared/ids.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../../turn/credentials.ts';
-import { requireUser, type Actor, type CallMediaPort, type UserNotifier } from '../ports.ts';
+import { requireUser, type Actor, type CallMediaPort, type EventOutbox, type UserNotifier } from '../ports.ts';
+import { endSession } from '../activity.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from '../signaling-tokens.ts';
 import { CallSchema, toCallDto, type CallDto } from './call-dto.ts';
@@ -41,6 +42,7 @@ export interface CallServiceDeps {
   turn: TurnCredentialMinter;
   media: CallMediaPort;
   notifier: UserNotifier;
+  events: EventOutbox;
 }
 
 const ENDED = 'ended';
@@ -83,6 +85,10 @@ export class CallService {
           })))
           .execute();
         await this.logEvent(tx, callId, 'created', null, 'active', `initiated by ${userId}`);
+        await this.deps.events.record(tx, {
+          type: 'call.created',
+          data: { call_id: callId, kind: 'room', media_type: input.type, initiator_id: userId, room_id: room.id, host_id: null, created_at: now.toISOString() },
+        });
         onCommit(async () => {
           const call = await this.dto(callId);
           const from = await this.deps.db.selectFrom('users').select(['id', 'display_name']).where('id', '=', userId).executeTakeFirst().catch(() => undefined);
@@ -214,11 +220,16 @@ export class CallService {
         .set({ status: ENDED, ended_at: now, end_reason: reason, updated_at: now })
         .where('id', '=', callId)
         .where('status', '!=', ENDED)
-        .returning('id')
+        .returning(['id', 'started_at'])
         .executeTakeFirst();
       if (!updated) return false;
       await tx.updateTable('call_participants').set({ state: 'left', left_at: now }).where('call_id', '=', callId).where('state', '=', 'joined').execute();
       await this.logEvent(tx, callId, 'ended', 'active', ENDED, reason);
+      await endSession(tx, this.deps.events, callId, 'call_ended');
+      await this.deps.events.record(tx, {
+        type: 'call.ended',
+        data: { call_id: callId, kind: 'room', status: 'ended', end_reason: reason, started_at: updated.started_at?.toISOString() ?? null, ended_at: now.toISOString() },
+      });
       return true;
     });
     if (!ended) throw new AppError('call_ended', 'The call has already ended');
