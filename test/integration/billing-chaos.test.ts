@@ -14,11 +14,15 @@
  *   - the Stripe test server: every hold captured or released exactly once, no idempotency key
  *     created two holds, no call has two holds for one window, captures = total_charged =
  *     ⌈duration_seconds / 60⌉ × rate; and one call per initiate.
+ * And a webhook receiver (verifying with standardwebhooks) gets, for every paid call, the billing.*
+ * events of every hold, capture and release at Stripe and one call.ended with the billing summary:
+ * none missing, none out of order per call; duplicates (a kill after a delivery) are counted.
  */
 import t from 'tap';
 import type { BillingSnapshot } from '../../src/billing/index.ts';
 import { NodePeer } from '../helpers/node-peer.ts';
 import { keepHostAvailable, startPaidServerProcess, type ApiAnswer, type ApiInit } from '../helpers/server-process.ts';
+import { WebhookReceiver, type ReceivedWebhook } from '../helpers/webhook-receiver.ts';
 
 t.setTimeout(480_000);
 const CALLS = Number(process.env.CALLPLANE_TEST_CHAOS_CALLS ?? 16);
@@ -51,8 +55,14 @@ const { server, stripe, db, clock } = await startPaidServerProcess(t, {
     CALLPLANE_PAYMENTS_STRIPE_TIMEOUT_MS: '3000',
     CALLPLANE_PAYMENTS_JOIN_TIMEOUT_SECONDS: '900',
     CALLPLANE_PAYMENTS_MEDIA_GRACE_SECONDS: String(GRACE_SECONDS),
+    CALLPLANE_WEBHOOKS_ALLOW_PRIVATE_TARGETS: 'true',
+    CALLPLANE_WEBHOOKS_RETRY_INITIAL_MS: '100',
+    CALLPLANE_WEBHOOKS_RETRY_MAX_MS: '1000',
   },
 });
+const receiver = await WebhookReceiver.start();
+t.teardown(() => receiver.close());
+const BILLING_EVENTS = ['billing.hold_placed', 'billing.hold_failed', 'billing.captured', 'billing.released', 'call.ended'];
 
 const trace = (message: string): void => {
   if (process.env.CALLPLANE_TEST_CHAOS_TRACE) process.stderr.write(`[chaos ${((Date.now() - traceStart) / 1000).toFixed(1)}s] ${message}\n`);
@@ -67,6 +77,7 @@ const persist = (path: string, init: ApiInit, retryOn?: (status: number, body: {
 // ---- the run ------------------------------------------------------------------------------------
 
 await server.start();
+receiver.secret = (await server.api('/v1/webhook-endpoints', { method: 'POST', apiKey: true, body: { url: receiver.url, events: BILLING_EVENTS } })).body.endpoint.secret;
 const hostUser = (await server.api('/v1/users', { method: 'POST', apiKey: true, body: { display_name: 'Chaos Host', role: 'host' } })).body.user;
 const hostToken = (await server.api('/v1/auth/token', { method: 'POST', apiKey: true, body: { user_id: hostUser.id, ttl_seconds: 86400 } })).body.access_token as string;
 const shortCode = (await server.api('/v1/links', { method: 'POST', token: hostToken, body: { rate_per_minute: RATE, currency: 'usd', window_size_minutes: 1 } })).body.link.short_code as string;
@@ -261,6 +272,9 @@ while (rows.some((row) => !TERMINAL.includes(row.state)) && Date.now() < settleD
   await sleep(250);
   rows = await db.selectFrom('call_billing').select(['call_id', 'guest_id', 'state', 'snapshot']).execute();
 }
+// Every terminal call's call.ended reaches the receiver (deliveries left by a kill are retried after the restart).
+const endedDeadline = Date.now() + 60_000;
+await receiver.until((acked) => rows.every((row) => acked.some((e) => e.body.type === 'call.ended' && e.body.data.call_id === row.call_id)), Math.max(0, endedDeadline - Date.now()));
 const pendingOps = await db.selectFrom('payment_ops').select(['idempotency_key', 'status', 'last_error']).where('status', '!=', 'done').execute();
 
 /** The most the server may bill: from the first media span's start to the end of the billable run. */
@@ -350,4 +364,47 @@ t.test('chaos: no call is billed beyond the media time its peers saw (plus the s
       `after kills: ${['back', 'end-while-gone', 'abandoned'].map((a) => `${a} ${records.flatMap((r) => r.afterKill).filter((x) => x === a).length}`).join(', ')}; ` +
       `${stripe.state.calls.filter((call) => call.replayed).length} idempotent replays; billed ${billedSeconds} s of ${mediaSeconds.toFixed(0)} s of media; ${underbilled} calls billed under their media time by more than the slack`,
   );
+});
+
+t.test('chaos: the webhook receiver got every billing event of every call, in order per call', async (t) => {
+  const acked = receiver.acknowledged;
+  t.ok(receiver.requests.every((r) => r.verified), 'every request verified with standardwebhooks');
+  const distinct = new Map<string, ReceivedWebhook>();
+  for (const event of acked) if (!distinct.has(event.id)) distinct.set(event.id, event);
+  const missing: string[] = [];
+  const disordered: string[] = [];
+  for (const row of rows) {
+    const s = row.snapshot as BillingSnapshot;
+    const events = [...distinct.values()].filter((e) => e.body.data.call_id === row.call_id);
+    const key = (e: ReceivedWebhook) => `${e.body.type}:${e.body.data.window ?? ''}:${e.body.data.hold_id ?? ''}:${e.body.data.amount ?? ''}`;
+    const got = new Set(events.map(key));
+    // What Stripe saw, independently of what the server recorded.
+    const expected: string[] = [];
+    for (const pi of [...stripe.state.paymentIntents.values()].filter((p) => p.metadata.call_id === row.call_id)) {
+      const window = Number(pi.metadata.window);
+      expected.push(`billing.hold_placed:${window}:${pi.id}:${(pi.amount / 100).toFixed(2)}`);
+      if (pi.status === 'succeeded') expected.push(`billing.captured:${window}:${pi.id}:${(pi.amount_received / 100).toFixed(2)}`);
+      if (pi.status === 'canceled') expected.push(`billing.released:${window}:${pi.id}:`);
+    }
+    for (const want of expected) if (!got.has(want)) missing.push(`${row.call_id}: ${want}`);
+    const ended = events.filter((e) => e.body.type === 'call.ended');
+    const summary = { duration_seconds: s.settlement?.activeSeconds ?? 0, billed_minutes: s.billedMinutes ?? 0, total_charged: ((s.totalChargedMinor ?? 0) / 100).toFixed(2), currency: 'usd' };
+    if (ended.length !== 1 || JSON.stringify(ended[0]!.body.data.billing) !== JSON.stringify(summary) || ended[0]!.body.data.status !== row.state) {
+      missing.push(`${row.call_id}: call.ended ${JSON.stringify(summary)} ${row.state} (got ${JSON.stringify(ended.map((e) => [e.body.data.status, e.body.data.billing]))})`);
+    }
+    // In the order recorded: a call's events arrive one at a time by number, and the end comes last.
+    const recorded = await db.selectFrom('webhook_events').select('id').where('call_id', '=', row.call_id).where('type', 'in', BILLING_EVENTS).orderBy('seq').execute();
+    const firstArrivals = acked.filter((e) => e.body.data.call_id === row.call_id).map((e) => e.id).filter((id, i, all) => all.indexOf(id) === i);
+    if (JSON.stringify(firstArrivals) !== JSON.stringify(recorded.map((r) => r.id))) disordered.push(`${row.call_id}: ${firstArrivals.length} arrived, ${recorded.length} recorded`);
+    // Only the releases a cancellation asked for may follow the end (a cancelled call does not wait for them).
+    const types = events.map((e) => e.body.type);
+    const afterEnd = types.slice(types.indexOf('call.ended') + 1);
+    if (afterEnd.some((type) => type !== 'billing.released') || (afterEnd.length > 0 && row.state !== 'cancelled')) disordered.push(`${row.call_id}: ${types.join(' ')}`);
+    for (const e of events.filter((x) => x.body.type === 'billing.captured' || x.body.type === 'billing.released')) {
+      if (!events.slice(0, events.indexOf(e)).some((p) => p.body.type === 'billing.hold_placed' && p.body.data.hold_id === e.body.data.hold_id)) disordered.push(`${row.call_id}: ${e.body.type} before its hold`);
+    }
+  }
+  t.same(missing, [], 'no billing event or call.ended missing, each as Stripe saw it');
+  t.same(disordered, [], 'none out of order per call');
+  t.comment(`webhooks: ${distinct.size} events, ${acked.length - distinct.size} duplicate deliveries, ${receiver.requests.length - acked.length} refused requests`);
 });

@@ -216,3 +216,14 @@ t.test('ttl_seconds beyond the configured maximum is refused', async (t) => {
   t.equal(response.status, 400);
   t.equal(response.body.error.code, 'validation_failed');
 });
+
+t.test('webhook endpoints on loopback, private or link-local addresses are refused by default', async (t) => {
+  for (const url of ['http://127.0.0.1:9000/hooks', 'http://localhost:9000/hooks', 'http://192.168.0.10/hooks', 'http://169.254.169.254/latest']) {
+    const response = await server.api('/v1/webhook-endpoints', { method: 'POST', apiKey: true, body: { url } });
+    t.equal(response.status, 400, url);
+    t.equal(response.body.error.code, 'validation_failed');
+    t.match(response.body.error.message, /loopback, link-local or private/);
+  }
+  const listed = await server.api('/v1/webhook-endpoints', { apiKey: true });
+  t.equal(listed.body.pagination.total, 0, 'nothing was stored');
+});
