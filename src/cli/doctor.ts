@@ -48,6 +48,30 @@ async function canConnect(url: string): Promise<string | null> {
   }
 }
 
+/** The webhook endpoints with their backlog, read from a reachable database (docs/webhooks.md, "Operations"). */
+async function webhookLines(url: string): Promise<DoctorLine[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    const exists = await client.query<{ found: string | null }>(`select to_regclass('webhook_endpoints') as found`);
+    if (!exists.rows[0]?.found) return [{ check: 'webhooks', ok: true, detail: 'database not migrated yet (serve or migrate creates the tables)' }];
+    const rows = await client.query<{ url: string; source: string; enabled: boolean; pending: string; oldest: Date | null }>(
+      `select w.url, w.source, w.enabled, count(d.id) as pending, min(d.created_at) as oldest
+         from webhook_endpoints w left join webhook_deliveries d on d.endpoint_id = w.id and d.status = 'pending'
+        group by w.id order by w.created_at, w.id`,
+    );
+    if (rows.rows.length === 0) return [{ check: 'webhooks', ok: true, detail: 'no endpoints (webhooks.endpoints or POST /v1/webhook-endpoints)' }];
+    return rows.rows.map((row) => {
+      const age = row.oldest ? `, oldest ${Math.round((Date.now() - new Date(row.oldest).getTime()) / 1000)} s` : '';
+      return { check: 'webhook endpoint', ok: true, detail: `${row.url} (${row.source}, ${row.enabled ? 'enabled' : 'disabled'}): ${row.pending} pending${age}` };
+    });
+  } catch (error) {
+    return [{ check: 'webhooks', ok: true, detail: `not read: ${(error as Error).message}` }];
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** One line per check; read-only: it starts nothing and changes nothing. */
 export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]> {
   const lines: DoctorLine[] = [];
@@ -88,9 +112,11 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
   const last = config.media.port_base + config.media.workers - 1;
   add('media ports', busy.length === 0, busy.length === 0 ? `${config.media.port_base}-${last} udp+tcp free (${config.media.workers} workers)` : `in use: ${busy.join(', ')}`);
 
+  let reachableDatabase: string | null = null;
   if (config.database.url) {
     const version = await canConnect(config.database.url);
     add('database', version !== null, version ? `DATABASE_URL reachable (PostgreSQL ${version})` : 'DATABASE_URL not reachable');
+    if (version) reachableDatabase = config.database.url;
   } else {
     const url = `postgres://postgres:postgres@127.0.0.1:${config.database.embedded_port}/postgres`;
     const version = await canConnect(url);
@@ -99,7 +125,10 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
       ? `embedded PostgreSQL ${version} running on 127.0.0.1:${config.database.embedded_port}`
       : `embedded PostgreSQL not running (${initialised ? 'initialised' : 'will be initialised'} under ${join(config.data_dir, 'postgres')}; started by serve)`;
     add('database', version !== null || (await tcpFree('127.0.0.1', config.database.embedded_port)), detail);
+    if (version) reachableDatabase = url;
   }
+  if (reachableDatabase) lines.push(...(await webhookLines(reachableDatabase)));
+  else add('webhooks', true, 'endpoints not read (the database is not running)');
 
   try {
     const storage = createStorage(config.storage, { signingSecret: 'doctor-check-only-signing-secret', publicBaseUrl: () => `http://127.0.0.1:${config.http.port}` });

@@ -65,7 +65,9 @@ t.test('user create and token create work against a real database and print JSON
 });
 
 t.test('doctor prints one line per check and fails when a port is taken', async (t) => {
-  const env = { CALLPLANE_DATA_DIR: dataDir, DATABASE_URL: await createTestDatabase(t), CALLPLANE_HTTP_PORT: '0', CALLPLANE_MEDIA_PORT_BASE: '39500', CALLPLANE_MEDIA_WORKERS: '1' };
+  const { freePortBase } = await import('../helpers/ports.ts');
+  // A media port found free (a fixed one in the kernel's ephemeral range can be held by any outgoing connection).
+  const env = { CALLPLANE_DATA_DIR: dataDir, DATABASE_URL: await createTestDatabase(t), CALLPLANE_HTTP_PORT: '0', CALLPLANE_MEDIA_PORT_BASE: String(await freePortBase(1)), CALLPLANE_MEDIA_WORKERS: '1' };
   const healthy = await cli(['doctor'], env);
   const lines = healthy.stdout.trim().split('\n');
   for (const check of ['config', 'uwebsockets', 'media worker binary', 'ffmpeg', 'http port', 'media ports', 'database', 'storage', 'demo sign-in', 'api key']) {
@@ -73,6 +75,16 @@ t.test('doctor prints one line per check and fails when a port is taken', async 
   }
   t.equal(healthy.code, 0, healthy.stdout);
   t.match(healthy.stdout, /demo sign-in\s+on: on by default: http\.host 127\.0\.0\.1 is a loopback address/);
+
+  t.match(healthy.stdout, /\nok\s+webhooks\s+database not migrated yet/);
+  t.equal((await cli(['migrate'], env)).code, 0);
+  const { createDatabase } = await import('../../src/db/database.ts');
+  const db = createDatabase(env.DATABASE_URL, 1);
+  await db.insertInto('webhook_endpoints').values({ id: '01JG8W1Q0M7B3S5ZC2Y4D6F8HA', url: 'https://crm.example.com/hooks', secret: 'whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0', source: 'api', updated_at: new Date() }).execute();
+  await db.destroy();
+  const withEndpoint = await cli(['doctor'], env);
+  t.match(withEndpoint.stdout, /\nok\s+webhook endpoint\s+https:\/\/crm\.example\.com\/hooks \(api, enabled\): 0 pending\n/, 'the endpoint and its backlog');
+  t.notMatch(withEndpoint.stdout, /whsec_/, 'never the secret');
 
   const exposed = await cli(['doctor'], { ...env, CALLPLANE_HTTP_HOST: '0.0.0.0' });
   t.match(exposed.stdout, /\nok\s+demo sign-in\s+off: off by default because http\.host 0\.0\.0\.0 is not a loopback address; set demo\.enabled: true/, 'off and why, not a failure');
