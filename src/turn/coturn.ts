@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../shared/logger.ts';
 import { AppError } from '../shared/errors.ts';
@@ -85,6 +85,7 @@ export class CoturnSupervisor {
 
   async start(): Promise<void> {
     mkdirSync(this.options.workDir, { recursive: true });
+    this.killStale();
     this.spawnChild();
     if (!(await this.waitReady())) {
       await this.stop();
@@ -96,11 +97,27 @@ export class CoturnSupervisor {
   async waitReady(timeoutMs = READY_TIMEOUT_MS): Promise<boolean> {
     const host = this.options.listenIp === '0.0.0.0' ? '127.0.0.1' : this.options.listenIp;
     const deadline = Date.now() + timeoutMs;
+    // between a death and its restart there is no child: keep asking until the deadline
     while (Date.now() < deadline && !this.stopping) {
       if (await stunBinding(host, this.options.port, 500)) return true;
-      if (!this.child) return false;
     }
     return false;
+  }
+
+  /**
+   * A coturn left behind by a callplane that was killed (SIGKILL leaves its child running) still
+   * holds the ports: its pidfile names it, and it is ended before a new one starts.
+   */
+  private killStale(): void {
+    try {
+      const pid = Number(readFileSync(join(this.options.workDir, 'turnserver.pid'), 'utf8').trim());
+      if (pid > 1 && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('turnserver')) {
+        process.kill(pid, 'SIGKILL');
+        this.log.warn({ pid }, 'ended a coturn left running by an earlier callplane');
+      }
+    } catch {
+      /* no pidfile, or no such process */
+    }
   }
 
   private spawnChild(): void {

@@ -9,7 +9,10 @@ export function stunBinding(host: string, port: number, timeoutMs: number): Prom
     request.writeUInt16BE(0x0001, 0);
     request.writeUInt32BE(0x2112a442, 4);
     randomBytes(12).copy(request, 8);
+    let finished = false;
     const done = (ok: boolean) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       socket.close();
       resolve(ok);

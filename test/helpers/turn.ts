@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { Test } from 'tap';
 import { loadConfig } from '../../src/config/load.ts';
@@ -21,8 +24,10 @@ export async function startTurn(t: Test, settings: { turn?: Record<string, unkno
       turn: { engine: 'embedded', secret: TEST_TURN_SECRET, listen_ip: '127.0.0.1', port: await freePortBase(1), relay_port_min: relayBase, relay_port_max: relayBase + 39, ...settings.turn },
     },
   });
+  const dataDir = mkdtempSync(join(tmpdir(), 'callplane-turn-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const registry = new Registry();
-  const service = new TurnService(config, { secret: TEST_TURN_SECRET, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), metrics: createTurnMetrics(registry), dataDir: '/tmp' });
+  const service = new TurnService(config, { secret: TEST_TURN_SECRET, clock: systemClock, logger: createLogger({ level: 'silent', pretty: false }), metrics: createTurnMetrics(registry), dataDir });
   await service.start();
   t.teardown(() => service.stop());
   return {
