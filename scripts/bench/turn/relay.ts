@@ -49,7 +49,7 @@ async function bench(engine: 'embedded' | 'coturn', port: number) {
 const peer = spawn('turnutils_peer', ['-p', String(PEER_PORT), '-L', '127.0.0.1'], { stdio: 'ignore' });
 await new Promise((resolve) => setTimeout(resolve, 500)); // the peer binds at once; a benchmark, not a test
 try {
-  const results = [];
+  const results: Array<Awaited<ReturnType<typeof bench>>> = [];
   for (const [engine, port] of [['embedded', 28000], ['coturn', 28500], ['embedded', 28000], ['coturn', 28500]] as const) results.push(await bench(engine, port));
   console.table(results.map((r) => ({ ...r, seconds: r.seconds.toFixed(2), packetsPerSecond: Math.round(r.packetsPerSecond), cpuUsPerPacket: r.cpuUsPerPacket.toFixed(2), cpuPct: r.cpuPct.toFixed(0), lossPct: r.lossPct.toFixed(2) })));
   const mean = (engine: string, key: 'packetsPerSecond' | 'cpuUsPerPacket') => results.filter((r) => r.engine === engine).reduce((s, r) => s + r[key], 0) / 2;
