@@ -19,6 +19,8 @@ ENV MEDIASOUP_WORKER_BIN=/opt/callplane/mediasoup-worker
 
 WORKDIR /app
 COPY package.json package-lock.json ./
+# the postinstall (patch-package) applies these during npm ci
+COPY patches/ patches/
 # The app runs TypeScript through tsx, a runtime dependency: no compile step, no dev dependencies.
 RUN test "$(node -p "require('./package.json').dependencies.mediasoup")" = "$MEDIASOUP_VERSION" \
       || { echo "Dockerfile MEDIASOUP_VERSION ($MEDIASOUP_VERSION) differs from package.json" >&2; exit 1; } \

@@ -21,6 +21,7 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -234,7 +235,8 @@ await step('mediasoup worker', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// c. npm ci, when package-lock.json or Node changed since the last successful install
+// c. npm ci, when package-lock.json, patches/ (applied by the postinstall, patch-package) or Node
+//    changed since the last successful install
 
 const nodeModules = join(root, 'node_modules');
 const stampPath = join(nodeModules, '.callplane-setup.json');
@@ -242,14 +244,17 @@ const stampPath = join(nodeModules, '.callplane-setup.json');
 await step('npm ci', async () => {
   const lockPath = join(root, 'package-lock.json');
   if (!existsSync(lockPath)) fail('package-lock.json is missing (npm ci needs it)');
+  const patchesDir = join(root, 'patches');
+  const patches = existsSync(patchesDir) ? readdirSync(patchesDir).sort().map((name) => `${name}\n${readFileSync(join(patchesDir, name), 'utf8')}`) : [];
   const stamp = {
     lockHash: sha256(readFileSync(lockPath)),
+    patchesHash: sha256(...patches),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
   };
   try {
     const previous = readJson(stampPath);
-    if (previous.lockHash === stamp.lockHash && previous.node === stamp.node && previous.platform === stamp.platform) return false;
+    if (previous.lockHash === stamp.lockHash && previous.patchesHash === stamp.patchesHash && previous.node === stamp.node && previous.platform === stamp.platform) return false;
   } catch {
     /* no stamp: never installed by setup, or node_modules was removed */
   }

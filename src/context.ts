@@ -15,7 +15,7 @@ import { RoomService, SettingsService } from './calls/room/rooms.ts';
 import { SignalingTokenService } from './calls/signaling-tokens.ts';
 import { UserNotifierRelay } from './calls/ports.ts';
 import { HostAvailability, LinkService } from './calls/paid/links.ts';
-import { TurnCredentialMinter } from './turn/credentials.ts';
+import { TurnService, createTurnMetrics, type TurnCredentialMinter } from './turn/index.ts';
 import { SfuRegistry } from './sfu/index.ts';
 import { CallService } from './calls/room/call-service.ts';
 import { CallFacade } from './calls/facade.ts';
@@ -62,7 +62,10 @@ export interface AppContext {
   rooms: RoomService;
   settings: SettingsService;
   signalingTokens: SignalingTokenService;
+  /** Mints the TURN credentials handed out with every signaling token. */
   turn: TurnCredentialMinter;
+  /** The TURN server of this node (docs/turn.md): its engine, URLs and address. */
+  turnServer: TurnService;
   /** The live SFU state of this node's calls. */
   sfu: SfuRegistry;
   /** Calls of every kind: one facade, one handler per kind. */
@@ -154,7 +157,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const settings = new SettingsService(db);
     const signalingTokens = new SignalingTokenService(db, clock, config.calls.signaling_token_ttl_seconds);
     const turnSecret = config.turn.secret ?? (await loadOrCreateSecretFile(join(config.data_dir, 'keys', 'turn-secret')));
-    const turn = new TurnCredentialMinter(config.turn, turnSecret, clock);
+    const turnServer = new TurnService(config, { secret: turnSecret, clock, logger, metrics: createTurnMetrics(registry), dataDir: config.data_dir });
+    await turnServer.start();
+    cleanups.push(() => turnServer.stop());
+    const turn = turnServer.minter;
     const userNotifier = new UserNotifierRelay();
     const links = new LinkService(db, clock);
     const availability = new HostAvailability(db, userNotifier);
@@ -269,6 +275,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       settings,
       signalingTokens,
       turn,
+      turnServer,
       userNotifier,
       links,
       availability,

@@ -20,6 +20,8 @@ export const APT_PACKAGES = [
   'chromium',
   // HTTP benchmarks
   'wrk',
+  // TURN: the coturn engine (turn.engine: coturn) and its client tools in the tests and benchmark
+  'coturn',
 ];
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(APT_PACKAGES.join(' '));

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
@@ -10,6 +10,8 @@ import { apiKeyPath } from '../identity/keys.ts';
 import { workerBinFor } from '../media/worker-pool.ts';
 import { createStorage } from '../storage/index.ts';
 import { loadUws } from '../http/uws.ts';
+import { restCredential } from '../turn/credentials.ts';
+import { probeAllocation, stunBinding } from '../turn/probe.ts';
 
 const run = promisify(execFile);
 
@@ -70,6 +72,38 @@ async function webhookLines(url: string): Promise<DoctorLine[]> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/**
+ * TURN reachability with a real allocation (docs/turn.md, "callplane doctor"): a running engine (or
+ * the first external UDP URL) must grant one to a credential signed with the secret; a free port
+ * is fine before `serve` starts the engine.
+ */
+export async function turnCheck(config: Readonly<Config>): Promise<[string, boolean, string]> {
+  const turn = config.turn;
+  if (turn.external.length === 0 && turn.engine === 'off') return ['turn', true, 'off (turn.engine: off): clients get no TURN server'];
+  let host: string;
+  let port: number;
+  if (turn.external.length > 0) {
+    const udp = turn.external.map((url) => /^turn:\[?([^\]?]+?)\]?(?::(\d+))?(\?transport=udp)?$/.exec(url)).find((m) => m !== null);
+    if (!udp) return ['turn', true, `external ${turn.external.join(', ')} (no plain UDP turn: URL to probe)`];
+    host = udp[1]!;
+    port = Number(udp[2] ?? 3478);
+  } else {
+    host = turn.listen_ip === '0.0.0.0' ? '127.0.0.1' : turn.listen_ip;
+    port = turn.port;
+  }
+  const where = `${turn.external.length > 0 ? 'external' : turn.engine} ${host}:${port}/udp`;
+  if (!(await stunBinding(host, port, 1500))) {
+    if (turn.external.length === 0 && (await udpFree(turn.listen_ip, port))) return ['turn', true, `${where} free (the engine starts with serve)`];
+    return ['turn', false, `${where}: no STUN answer${turn.external.length === 0 ? ' and the port is in use by another program' : ''}`];
+  }
+  const secretFile = join(config.data_dir, 'keys', 'turn-secret');
+  const secret = turn.secret ?? (existsSync(secretFile) ? readFileSync(secretFile, 'utf8').trim() : null);
+  if (!secret) return ['turn', false, `${where} answers, but there is no secret to sign a credential (turn.secret, or ${secretFile})`];
+  const username = `${Math.floor(Date.now() / 1000) + 300}:doctor`;
+  const result = await probeAllocation(host, port, username, restCredential(secret, username));
+  return result.ok ? ['turn', true, `${where}: allocation granted (relayed ${result.relayed}), released`] : ['turn', false, `${where}: ${result.reason}`];
 }
 
 /** One line per check; read-only: it starts nothing and changes nothing. */
@@ -138,6 +172,8 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
   } catch (error) {
     add('storage', false, `${config.storage.driver}: ${(error as Error).message}`);
   }
+
+  add(...(await turnCheck(config)));
 
   // Informational, never a failure: off is the safe state, and on is what the operator chose or a loopback-only default.
   add('demo sign-in', true, `${config.demo.enabled ? 'on' : 'off'}: ${config.demo.reason}`);

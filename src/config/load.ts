@@ -190,6 +190,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   if (config.media.port_base + Math.max(config.media.workers, 1) > 65535) {
     semantic.push('media.port_base: port_base + workers exceeds 65535');
   }
+  if (config.turn.relay_port_min > config.turn.relay_port_max) {
+    semantic.push('turn.relay_port_min: must not exceed turn.relay_port_max');
+  }
+  if ((config.turn.tls_cert_file === null) !== (config.turn.tls_key_file === null)) {
+    semantic.push('turn.tls_cert_file, turn.tls_key_file: set both or neither');
+  }
   if (semantic.length > 0) throw new ConfigError(semantic);
 
   const dataDir = isAbsolute(config.data_dir) ? config.data_dir : resolve(cwd, config.data_dir);

@@ -123,11 +123,32 @@ export const DemoConfigSchema = Type.Object({ enabled: Type.Union([Type.Boolean(
 
 export const TurnConfigSchema = Type.Object(
   {
+    /** embedded: node-turn (patched) in this process, UDP; coturn: Debian's turnserver, supervised; off: no TURN server. */
+    engine: Type.Union([Type.Literal('embedded'), Type.Literal('coturn'), Type.Literal('off')]),
+    /** An operator's own TURN URLs (e.g. ["turns:turn.example.com:5349"]); non-empty: no engine runs and clients get these. */
+    external: Type.Array(Type.String({ pattern: '^turns?:' })),
     /** Shared secret of the TURN REST API credentials. null: generated into <data_dir>/keys/turn-secret. */
     secret: NullableString,
-    /** TURN URLs handed to clients, e.g. ["turn:turn.example.com:3478"]. Empty: no TURN server is offered. */
-    urls: Type.Array(Type.String({ pattern: '^turns?:' })),
     credential_ttl_seconds: Type.Integer({ minimum: 60, maximum: 7 * 86400 }),
+    realm: Type.String({ minLength: 1, maxLength: 127 }),
+    listen_ip: Type.String({ minLength: 1 }),
+    port: Port,
+    /** Address relay sockets bind to. null: listen_ip. */
+    relay_ip: NullableString,
+    /** Address in the TURN URLs and relayed addresses. null: media.announced_address, else the listen address (127.0.0.1 for 0.0.0.0). */
+    announced_address: NullableString,
+    relay_port_min: Type.Integer({ minimum: 1024, maximum: 65535 }),
+    relay_port_max: Type.Integer({ minimum: 1024, maximum: 65535 }),
+    /** Live allocations per participant. */
+    user_quota: Type.Integer({ minimum: 1, maximum: 1000 }),
+    /** Let relays reach loopback, link-local and private addresses other than this node's media ports. */
+    allow_private_peers: Type.Boolean(),
+    /** coturn only: TLS listener (turns:) when both files are set. */
+    tls_port: Port,
+    tls_cert_file: NullableString,
+    tls_key_file: NullableString,
+    /** coturn only: the turnserver binary. */
+    coturn_bin: Type.String({ minLength: 1 }),
   },
   closed,
 );

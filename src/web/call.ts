@@ -406,6 +406,8 @@ export class CallSession {
       dtlsParameters: answer.dtlsParameters as types.DtlsParameters,
       ...(answer.sctpParameters ? { sctpParameters: answer.sctpParameters as types.SctpParameters } : {}),
       iceServers,
+      // ?ice=relay: relay candidates only, through the TURN server (docs/turn.md; the TURN browser test)
+      ...(new URLSearchParams(location.search).get('ice') === 'relay' ? { iceTransportPolicy: 'relay' as const } : {}),
     };
     const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {

@@ -84,6 +84,7 @@ export class ServerProcess {
       CALLPLANE_MEDIA_WORKERS: '1',
       CALLPLANE_MEDIA_LISTEN_IP: '127.0.0.1',
       CALLPLANE_MEDIA_PORT_BASE: String(mediaPort),
+      CALLPLANE_TURN_ENGINE: 'off',
       CALLPLANE_RATE_LIMITS_ENABLED: 'false',
       CALLPLANE_DEMO_ENABLED: 'false',
       CALLPLANE_LOG_LEVEL: process.env.CALLPLANE_TEST_LOG_LEVEL ?? 'warn',

@@ -31,6 +31,8 @@ export async function startTestServer(t: Test, settings: Record<string, unknown>
       database: { url: databaseUrl, pool_size: 5, ...(settings.database as object | undefined) },
       media: { workers, listen_ip: '127.0.0.1', port_base: await freePortBase(workers), ...(settings.media as object | undefined) },
       auth: { api_key: 'test-api-key-0123456789', ...(settings.auth as object | undefined) },
+      // TURN is off unless a test asks for it (then on loopback, on a free port): other test files run at the same time
+      turn: settings.turn ? { listen_ip: '127.0.0.1', port: await freePortBase(1), ...(settings.turn as object) } : { engine: 'off' },
     },
   });
   const server = await startServer(config, overrides);

@@ -108,6 +108,8 @@ t.test('serve runs until SIGTERM, then shuts down gracefully with exit code 0', 
     CALLPLANE_HTTP_HOST: '127.0.0.1',
     CALLPLANE_MEDIA_WORKERS: '1',
     CALLPLANE_MEDIA_PORT_BASE: String(await freePortBase(1)),
+    CALLPLANE_TURN_LISTEN_IP: '127.0.0.1',
+    CALLPLANE_TURN_PORT: String(await freePortBase(1)),
     CALLPLANE_LOG_PRETTY: 'false',
   };
   const child = spawn(process.execPath, [BIN, 'serve'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

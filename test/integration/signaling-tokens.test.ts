@@ -43,7 +43,7 @@ t.test('expired and malformed tokens are refused', async (t) => {
 });
 
 t.test('TURN credentials follow the TURN REST API scheme', async (t) => {
-  const minter = new TurnCredentialMinter({ secret: null, urls: ['turn:127.0.0.1:3478'], credential_ttl_seconds: 3600 }, 'north-secret', clock);
+  const minter = new TurnCredentialMinter(() => ['turn:127.0.0.1:3478'], 3600, 'north-secret', clock);
   const credentials = minter.mint('01J000000000000000000PART1');
   const [expiry, participant] = credentials.username.split(':');
   t.equal(Number(expiry), Math.floor(clock.nowMs() / 1000) + 3600, 'username starts with the unix expiry');
@@ -51,5 +51,5 @@ t.test('TURN credentials follow the TURN REST API scheme', async (t) => {
   // coturn's use-auth-secret check: base64(HMAC-SHA1(secret, username)).
   t.equal(credentials.credential, createHmac('sha1', 'north-secret').update(credentials.username).digest('base64'));
   t.same(credentials.urls, ['turn:127.0.0.1:3478']);
-  t.same(new TurnCredentialMinter({ secret: null, urls: [], credential_ttl_seconds: 60 }, 's', clock).iceServers('p'), [], 'no TURN URLs: no ICE servers');
+  t.same(new TurnCredentialMinter(() => [], 60, 's', clock).iceServers('p'), [], 'no TURN URLs: no ICE servers');
 });

@@ -183,9 +183,9 @@ export async function waitForMedia(
 // ---------------------------------------------------------------------------------------------
 // Driving the demo page
 
-/** Opens the demo page at `baseUrl`, with the small test capture size. */
-export async function openDemo(client: Client, baseUrl: string): Promise<void> {
-  const response = await client.page.goto(`${baseUrl}/?video=${TEST_VIDEO}`, { waitUntil: 'load' });
+/** Opens the demo page at `baseUrl`, with the small test capture size (and `extraQuery`, e.g. `ice=relay`). */
+export async function openDemo(client: Client, baseUrl: string, extraQuery = ''): Promise<void> {
+  const response = await client.page.goto(`${baseUrl}/?video=${TEST_VIDEO}${extraQuery ? `&${extraQuery}` : ''}`, { waitUntil: 'load' });
   if (!response || response.status() !== 200) {
     throw new Error(`GET ${baseUrl}/ answered ${response?.status()} ${await response?.text().catch(() => '')}: is webRoutes() wired in main.ts?`);
   }
