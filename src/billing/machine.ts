@@ -116,8 +116,13 @@ const gapOpen = (s: BillingSnapshot): string | null =>
 
 const graceEndsAt = (s: BillingSnapshot): number => s.mediaGapSinceMs! + s.graceSeconds * 1000;
 
+/**
+ * A failed capture counts even while the next window's hold is being placed: refusing it would drop
+ * the failure for good (the call would run on with that window never paid). The hold placed later
+ * finds the call failed and is released by the payment outbox (billing/payments.ts, releaseOrphan).
+ */
 const capturedHold = ({ s, e }: Ctx<EventOf<'capture_impossible'>>): string | null =>
-  findHold(s, e.window)?.status === 'captured' ? (hasPlacingHold(s) ? 'a hold is still being placed' : null) : `window ${e.window} has no capture`;
+  findHold(s, e.window)?.status === 'captured' ? null : `window ${e.window} has no capture`;
 
 const placingHold = ({ s, e }: Ctx<{ window: number }>): string | null =>
   findHold(s, e.window)?.status === 'placing' ? null : `no hold is being placed for window ${e.window}`;

@@ -20,12 +20,16 @@ const clock = new ScaledClock(SCALE, Date.now());
 const provider = new TestPaymentProvider({ clock });
 const receiver = await WebhookReceiver.start();
 t.teardown(() => receiver.close());
+// An endpoint of the config file, for call.ended only, with the operator's own secret.
+const configured = await WebhookReceiver.start();
+t.teardown(() => configured.close());
+configured.secret = `whsec_${Buffer.alloc(32, 42).toString('base64')}`;
 const server = await startTestServer(
   t,
   {
     jobs: { concurrency: 4, poll_interval_ms: 50 },
     payments: { media_grace_seconds: 30, join_timeout_seconds: 600 },
-    webhooks: { allow_private_targets: true, retry_initial_ms: 100, retry_max_ms: 400 },
+    webhooks: { allow_private_targets: true, retry_initial_ms: 100, retry_max_ms: 400, endpoints: [{ url: configured.url, secret: configured.secret, events: ['call.ended'] }] },
   },
   { clock, payments: provider },
 );
@@ -97,25 +101,34 @@ t.test('a room call: created, joins, tracks, active once, leaves, ended — in t
   t.same(kinds, ['ann:audio', 'ann:video', 'bob:audio']);
 });
 
-t.test('a paid call: created, hold, waiting, active, captures, ended with the billing summary', async (t) => {
-  const host = await createAccount(server, 'host', 'Jane');
-  const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
-  t.teardown(() => hostSocket.ws.close());
-  await eventually(() => server.ctx.userNotifier.isOnline(host.id), Boolean);
-  const code = (await server.api('/v1/links', { method: 'POST', token: host.token, body: { rate_per_minute: '2.00', currency: 'usd', window_size_minutes: 1 } })).body.link.short_code;
-  const guest = (await server.api(`/v1/links/${code}/guest`, { method: 'POST', body: { guest_name: 'Alex' } })).body;
-  const initiated = await server.api('/v1/calls/initiate', { method: 'POST', token: guest.access_token, body: { short_code: code, payment_method_id: 'pm_card_visa' } });
+const host = await createAccount(server, 'host', 'Jane');
+const hostSocket = recorder(`${server.baseUrl.replace('http', 'ws')}/v1/ws?token=${host.token}`);
+t.teardown(() => hostSocket.ws.close());
+await eventually(() => server.ctx.userNotifier.isOnline(host.id), Boolean);
+const code = (await server.api('/v1/links', { method: 'POST', token: host.token, body: { rate_per_minute: '2.00', currency: 'usd', window_size_minutes: 1 } })).body.link.short_code;
+
+/** A paid call with both sides' media connected through the SFU (the meter runs). */
+async function activePaidCall(t: Test, shortCode = code) {
+  const guest = (await server.api(`/v1/links/${shortCode}/guest`, { method: 'POST', body: { guest_name: 'Alex' } })).body;
+  const initiated = await server.api('/v1/calls/initiate', { method: 'POST', token: guest.access_token, body: { short_code: shortCode, payment_method_id: 'pm_card_visa' } });
   t.equal(initiated.status, 201);
-  const callId = initiated.body.call.id;
+  const callId: string = initiated.body.call.id;
   const guestPeer = await NodePeer.connect({ signalingUrl: initiated.body.signaling_url, token: initiated.body.signaling_token });
   t.teardown(() => guestPeer.close());
   const joined = await server.api(`/v1/calls/${callId}/join`, { method: 'POST', token: host.token });
   const hostPeer = await NodePeer.connect({ signalingUrl: joined.body.signaling_url, token: joined.body.signaling_token });
   t.teardown(() => hostPeer.close());
+  await eventually(async () => (await server.api(`/v1/calls/${callId}/status`, { apiKey: true })).body.call.status, (status) => status === 'active', 20_000);
+  return { callId, guest };
+}
+
+t.test('a paid call: created, hold, waiting, active, captures, ended with the billing summary', async (t) => {
+  const { callId, guest } = await activePaidCall(t);
   await eventually(() => provider.list(callId), (holds) => holds[0]?.status === 'captured', 20_000);
   const ended = await server.api(`/v1/calls/${callId}/end`, { method: 'POST', token: guest.access_token, body: {} });
   t.equal(ended.status, 200);
-  const final = ended.body.call;
+  // The answer is the settled call, or `ending` while the provider still answers the settlement.
+  const final = await eventually(async () => (await server.api(`/v1/calls/${callId}/status`, { apiKey: true })).body.call, (call) => call.status === 'completed', 20_000);
   t.equal(final.status, 'completed');
 
   const got = await receiver.until((all) => all.some((e) => e.body.type === 'call.ended' && e.body.data.call_id === callId));
@@ -144,6 +157,36 @@ t.test('a paid call: created, hold, waiting, active, captures, ended with the bi
   t.match(summary, { status: 'completed', end_reason: 'user_ended', ended_at: final.ended_at, billing: { duration_seconds: final.duration_seconds, billed_minutes: final.billed_minutes, total_charged: final.total_charged, currency: 'usd' } });
   const capturedMinor = captured.reduce((sum, e) => sum + Math.round(Number(e.body.data.amount) * 100), 0);
   t.equal((capturedMinor / 100).toFixed(2), summary.billing.total_charged, 'the captures add up to the summary');
+});
+
+t.test('a paid call whose capture fails: call.failed (the operator alert), then call.ended failed', async (t) => {
+  // 10-minute windows (20 s here): the hold expires well before its boundary.
+  const tenMinutes = (await server.api('/v1/links', { method: 'POST', token: host.token, body: { rate_per_minute: '2.00', currency: 'usd', window_size_minutes: 10 } })).body.link.short_code;
+  const { callId } = await activePaidCall(t, tenMinutes);
+  const [first] = await provider.list(callId);
+  await provider.expireHold(first!.holdId); // the window-1 capture at the boundary fails for good
+  const got = await receiver.until((all) => all.some((e) => e.body.type === 'call.ended' && e.body.data.call_id === callId), 40_000);
+  const events = firstArrivals(got.filter((e) => e.body.data.call_id === callId));
+  checkShapes(t, events);
+  const types = events.map((e) => e.body.type);
+  t.same(types.slice(-2), ['call.failed', 'call.ended'], 'the alert, then the end');
+  t.notOk(types.includes('billing.captured'), 'nothing captured');
+  const status = (await server.api(`/v1/calls/${callId}/status`, { apiKey: true })).body.call;
+  t.equal(status.status, 'failed');
+  t.match(events.at(-2)!.body.data, { kind: 'paid', window: 1, reason: String, billing: { total_charged: status.total_charged, currency: 'usd' } });
+  t.match(events.at(-1)!.body.data, { status: 'failed', end_reason: status.end_reason });
+});
+
+t.test('the config file\u2019s endpoint: its filter and secret apply; the admin API refuses to change it', async (t) => {
+  const ended = await configured.until((acked) => acked.length >= 3);
+  t.ok(ended.length >= 3 && ended.every((e) => e.body.type === 'call.ended' && e.verified), 'only call.ended, signed with the configured secret');
+  const listed = (await server.api('/v1/webhook-endpoints?per_page=100', { apiKey: true })).body.data;
+  const fromConfig = listed.find((e: { url: string }) => e.url === configured.url);
+  t.match(fromConfig, { source: 'config', events: ['call.ended'], enabled: true });
+  const patched = await server.api(`/v1/webhook-endpoints/${fromConfig.id}`, { method: 'PATCH', apiKey: true, body: { events: ['call.created'] } });
+  t.equal(patched.status, 409);
+  t.equal(patched.body.error.code, 'invalid_state');
+  t.equal((await server.api(`/v1/webhook-endpoints/${fromConfig.id}`, { method: 'DELETE', apiKey: true })).status, 409);
 });
 
 t.test('signatures: the library accepts what was sent and refuses a tampered body or another secret', async (t) => {
@@ -194,6 +237,15 @@ t.test('receiver down for one call: its events wait and arrive in order with the
   const createdA = all.body.data.find((d: { call_id: string; type: string }) => d.call_id === callA && d.type === 'call.created');
   t.match(createdA, { status: 'delivered', last_status_code: 200, event_id: failedA[0]!.id });
   t.ok(createdA.attempts >= 4 && createdA.delivered_at, `delivered on attempt ${createdA.attempts}`);
+
+  const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const endpointId = endpoint.body.endpoint.id;
+  const retries = Number(new RegExp(`callplane_webhook_deliveries_total\\{endpoint="${endpointId}",outcome="retry"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+  t.equal(retries, blocked.requests.filter((r) => r.answered === 503).length, 'every refused attempt counted as a retry');
+  t.match(metrics, new RegExp(`callplane_webhook_deliveries_total\\{endpoint="${endpointId}",outcome="delivered"\\} 4`), 'four deliveries');
+  t.match(metrics, new RegExp(`callplane_webhook_backlog\\{endpoint="${endpointId}"\\} 0`), 'nothing pending');
+  t.match(metrics, /callplane_webhook_oldest_undelivered_seconds \d/);
+  t.match(metrics, new RegExp(`callplane_webhook_delivery_latency_seconds_count\\{endpoint="${endpointId}"\\} 4`));
 });
 
 t.test('admin API: create, list, get, patch the event filter, deliveries, replay, delete', async (t) => {

@@ -138,6 +138,15 @@ t.test('ending: completes only once every hold is settled and the captured sum i
   t.match(c.s, { state: 'completed', billedMinutes: 1, totalChargedMinor: 200, holds: [{ status: 'captured' }, { status: 'released' }] });
 });
 
+t.test('capture_impossible while the next hold is being placed: the call fails at once (the failure is not dropped)', async (t) => {
+  const c = call(t, [...ACTIVE, [7_000, { type: 'next_hold_due', window: 2 }], [12_000, { type: 'window_boundary', window: 1 }]]);
+  t.match(c.s.holds, [{ window: 1, status: 'captured' }, { window: 2, status: 'placing' }]);
+  const effects = c.ok(12_500, { type: 'capture_impossible', window: 1, reason: 'the authorisation expired' });
+  t.equal(c.s.state, 'failed');
+  t.match(effects, [{ type: 'end_media' }, { type: 'notify', to: 'operator', message: 'billing.capture_failed', data: { window: 1 } }], 'media ends, the operator is alerted');
+  c.no(13_000, { type: 'hold_placed', window: 2, holdId: 'pi_2' }, /no such transition/);
+});
+
 t.test('initiate_accepted: parameters the meter cannot honour are refused', async (t) => {
   for (const [bad, why] of [
     [{ rateMinor: -1 }, /rate/],
