@@ -86,3 +86,27 @@ t.test('SIGKILL right after the commit, with the receiver refusing: delivered on
   const delivered = arrived.filter((e) => e.body.data.call_id === callId);
   t.same(delivered.map((e) => [e.id, e.body.type]), [[refused.event_id, 'call.created']], 'the same event, delivered after the restart');
 });
+
+t.test('graceful shutdown with a delivery in flight: the attempt is released, not counted, and sent after the restart', async (t) => {
+  let releaseHeld: () => void = () => undefined;
+  const held = new Promise<number>((resolve) => (releaseHeld = () => resolve(503)));
+  let heldId: string | null = null;
+  receiver.respond = (request) => {
+    if (heldId === null) {
+      heldId = request.id;
+      return held;
+    }
+    return 204;
+  };
+  const room = (await server.api('/v1/rooms', { method: 'POST', token, body: { name: 'Shutdown', members: [] } })).body.room;
+  const started = await server.api('/v1/calls/initiate', { method: 'POST', token, body: { room_id: room.id, type: 'audio' } });
+  const callId = started.body.call.id as string;
+  await eventually(() => heldId, (id) => id !== null, 20_000);
+  await server.stop(); // SIGTERM: the held attempt is cut off
+  releaseHeld();
+  const row = await db.selectFrom('webhook_deliveries').select(['event_id', 'status', 'attempts']).where('call_id', '=', callId).executeTakeFirst();
+  t.same(row, { event_id: heldId, status: 'pending', attempts: 0 }, 'left pending, the cut-off attempt not counted as a failure');
+  await server.start();
+  const arrived = await receiver.until((acked) => acked.some((e) => e.body.data.call_id === callId), 30_000);
+  t.same(arrived.filter((e) => e.body.data.call_id === callId).map((e) => e.id), [heldId], 'delivered after the restart, same webhook-id');
+});
