@@ -12,7 +12,6 @@
 // Prints one JSON line.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,23 +19,13 @@ import { loadConfig } from '../../src/config/load.ts';
 import { SqlJobQueue } from '../../src/jobs/index.ts';
 import { startServer } from '../../src/main.ts';
 import { WebhookOutbox } from '../../src/webhooks/index.ts';
-import { freePortBase } from '../../test/helpers/ports.ts';
+import { freePortBase, freeTcpPort } from '../../test/helpers/ports.ts';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200' }, events: { type: 'string', default: '20' }, live: { type: 'string', default: '300' } } });
 const CALLS = Number(values.calls);
 const EVENTS = Number(values.events);
 const LIVE = Number(values.live);
 
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 

@@ -9,7 +9,6 @@
 // of every small size in `open`. Rerun it when upgrading uWS: the late upgrade should stop dropping.
 // Prints one JSON line; exits 1 if any socket of the storm dropped.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,21 +16,11 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/load.ts';
 import { loadUws } from '../../src/http/uws.ts';
 import { startServer } from '../../src/main.ts';
-import { freePortBase } from '../../test/helpers/ports.ts';
+import { freePortBase, freeTcpPort } from '../../test/helpers/ports.ts';
 import { signalingStorm, userSocketStorm } from '../../test/helpers/ws-storm.ts';
 
 const { values } = parseArgs({ options: { signaling: { type: 'string', default: '300' }, user: { type: 'string', default: '700' }, uws: { type: 'string', default: '0' } } });
 
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Sockets of a bare uWS app whose first frame (sent on the next turn, like welcome) never came. */
 async function bareUws(cycles: number, late: boolean): Promise<{ late: boolean; cycles: number; dropped: number }> {

@@ -35,3 +35,15 @@ export async function freePortBase(count: number): Promise<number> {
   }
   throw new Error('no free media port range found');
 }
+
+/** A TCP port the kernel reports free on loopback right now (for a throwaway embedded PostgreSQL). */
+export function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
