@@ -38,6 +38,8 @@ import { ScaledClock, systemClock, type Clock } from './shared/clock.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
+import { BroadcastService, CHAT_BROADCAST, ChatService, ChatSinkRelay, FollowService, UploadService } from './chat/index.ts';
+import { PaidLiveCalls } from './calls/paid/live-calls.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -78,6 +80,13 @@ export interface AppContext {
   paymentOps: PaymentExecutor;
   paidCalls: PaidCallService;
   paidCallEvents: PaidCallEvents;
+  /** Chat (docs/api.md, "Chat"): conversations and messages, files, follows, broadcasts. */
+  chat: ChatService;
+  chatUploads: UploadService;
+  follows: FollowService;
+  broadcasts: BroadcastService;
+  /** Domain → chat sockets; the chat socket transport attaches itself at start-up. */
+  chatSink: ChatSinkRelay;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -194,6 +203,18 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), new DirectCallKind()]);
     wireCallEvents(sfu, calls, paidCallEvents, logger);
 
+    const chatSink = new ChatSinkRelay();
+    const chatUploads = new UploadService({
+      db,
+      clock,
+      storage,
+      newId,
+      limits: { maxFileBytes: config.chat.max_file_bytes, allowedFileTypes: config.chat.allowed_file_types, urlTtlSeconds: config.chat.upload_url_ttl_seconds },
+    });
+    const chat = new ChatService({ db, clock, logger: logger.child({ component: 'chat' }), sink: chatSink, liveCalls: new PaidLiveCalls(db), uploads: chatUploads, typingIntervalMs: config.chat.typing_interval_ms });
+    const follows = new FollowService({ db, clock });
+    const broadcasts = new BroadcastService({ db, clock, logger: logger.child({ component: 'chat' }), jobs, chat, batchSize: config.chat.broadcast_batch_size });
+
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
     await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
@@ -201,6 +222,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const tasks = new TaskRegistry();
     tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
+    tasks.register(CHAT_BROADCAST, (job) => broadcasts.deliver(job.broadcastId));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
@@ -244,6 +266,11 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       sfu,
       calls,
       roomCalls,
+      chat,
+      chatUploads,
+      follows,
+      broadcasts,
+      chatSink,
       publicBaseUrl,
       close,
     };
