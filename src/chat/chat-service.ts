@@ -4,8 +4,10 @@
  * rule. Every message is committed before any socket hears of it; sockets get a conversation's
  * messages in id order (KeyedLock).
  */
+import { sql } from 'kysely';
 import { monotonicFactory } from 'ulid';
 import type { Database, DbHandle } from '../db/database.ts';
+import type { ChatUploadRow } from '../db/schema.ts';
 import type { ChatConversation, ChatMessage } from '../protocol/chat.ts';
 import type { Clock } from '../shared/clock.ts';
 import { AppError } from '../shared/errors.ts';
@@ -89,35 +91,50 @@ export class ChatService {
     if (type === 'text' && (input.file_url ?? input.file_name ?? input.file_size ?? input.file_type) !== undefined) {
       throw new AppError('validation_failed', 'file_* fields belong to messages of type "file"', { field: 'type' });
     }
-    let uploadId: string | null = null;
+    let upload: ChatUploadRow | null = null;
     if (type === 'file') {
       if (input.file_url === undefined) throw new AppError('validation_failed', 'A file message needs file_url (from POST /v1/chat/uploads)', { field: 'file_url' });
       const declared: DeclaredFile = { file_url: input.file_url, ...pick(input) };
-      uploadId = (await this.#deps.uploads.verifiedForSend(actor.userId, declared)).id;
+      upload = await this.#deps.uploads.verifiedForSend(actor.userId, declared);
     }
     const { db, clock } = this.#deps;
     return this.lock.run([conversationId], async () => {
-      const stored = await db.transaction().execute(async (tx) => {
-        const id = this.newId();
-        const now = clock.now();
-        const inserted = await tx
-          .insertInto('chat_messages')
-          .values({ id, conversation_id: conversationId, sender_id: actor.userId, type, body: input.body, upload_id: uploadId, client_id: input.client_id ?? null, created_at: now })
-          .onConflict((oc) => oc.columns(['conversation_id', 'sender_id', 'client_id']).where('client_id', 'is not', null).doNothing())
-          .returning('id')
-          .executeTakeFirst();
-        if (!inserted) {
-          const existing = await tx.selectFrom('chat_messages').select('id').where('conversation_id', '=', conversationId).where('sender_id', '=', actor.userId).where('client_id', '=', input.client_id!).executeTakeFirstOrThrow();
-          return { id: existing.id, repeated: true };
-        }
-        await tx.updateTable('chat_conversations').set({ last_message_id: id, last_activity_at: now }).where('id', '=', conversationId).execute();
-        // Sending marks the conversation read for its sender.
-        await tx.updateTable('chat_members').set({ last_read_id: id }).where('conversation_id', '=', conversationId).where('user_id', '=', actor.userId).execute();
-        return { id, repeated: false };
-      });
-      const [message] = await messagesByIds(db, [stored.id]);
-      this.#announce(message!, actor.userId, peerId, input.client_id, stored.repeated);
-      return message!;
+      const id = this.newId();
+      const now = clock.now();
+      // One statement, so one round trip and atomic without a transaction: the message, the
+      // conversation's activity, and the sender's read state (sending marks it read for the sender).
+      const inserted = await sql<{ id: string }>`
+        with message as (
+          insert into chat_messages (id, conversation_id, sender_id, type, body, upload_id, client_id, created_at)
+          values (${id}, ${conversationId}, ${actor.userId}, ${type}, ${input.body}, ${upload?.id ?? null}, ${input.client_id ?? null}, ${now})
+          on conflict (conversation_id, sender_id, client_id) where client_id is not null do nothing
+          returning id),
+        activity as (
+          update chat_conversations set last_message_id = message.id, last_activity_at = ${now} from message where chat_conversations.id = ${conversationId}),
+        reader as (
+          update chat_members set last_read_id = message.id from message where chat_members.conversation_id = ${conversationId} and chat_members.user_id = ${actor.userId})
+        select id from message`.execute(db);
+      if (inserted.rows.length === 0) {
+        // The same client_id again: the message stored the first time, echoed to the sender only.
+        const existing = await db.selectFrom('chat_messages').select('id').where('conversation_id', '=', conversationId).where('sender_id', '=', actor.userId).where('client_id', '=', input.client_id!).executeTakeFirstOrThrow();
+        const [message] = await messagesByIds(db, [existing.id]);
+        this.#announce(message!, actor.userId, peerId, input.client_id, true);
+        return message!;
+      }
+      const message: ChatMessage = {
+        id,
+        conversation_id: conversationId,
+        sender_id: actor.userId,
+        body: input.body,
+        type,
+        file_url: upload?.file_url ?? null,
+        file_name: upload?.file_name ?? null,
+        file_size: upload ? Number(upload.file_size) : null,
+        file_type: upload?.file_type ?? null,
+        created_at: now.toISOString(),
+      };
+      this.#announce(message, actor.userId, peerId, input.client_id, false);
+      return message;
     });
   }
 
