@@ -181,6 +181,7 @@ try {
   const total = RATE * SECONDS;
   const restMs: number[] = [];
   let failures = 0;
+  const errors = new Map<string, number>();
   const sends: Promise<void>[] = [];
   const start = performance.now();
   for (let i = 0; i < total; i += 1) {
@@ -191,10 +192,16 @@ try {
     const at = performance.now();
     sentAt.set(body, at);
     sends.push(
-      api(`/v1/chat/conversations/${conversations[i % CONVERSATIONS]}/messages`, { method: 'POST', token: host.token, body: { body } }).then((res) => {
-        if (res.status !== 201) failures += 1;
-        restMs.push(performance.now() - at);
-      }),
+      api(`/v1/chat/conversations/${conversations[i % CONVERSATIONS]}/messages`, { method: 'POST', token: host.token, body: { body } }).then(
+        (res) => {
+          if (res.status !== 201) failures += 1;
+          restMs.push(performance.now() - at);
+        },
+        (error: Error) => {
+          failures += 1;
+          errors.set(String((error.cause as Error | undefined)?.message ?? error.message), (errors.get(String((error.cause as Error | undefined)?.message ?? error.message)) ?? 0) + 1);
+        },
+      ),
     );
   }
   const sendingSeconds = (performance.now() - start) / 1000;
@@ -208,6 +215,7 @@ try {
     messages: total,
     delivered: latencies.length,
     failures,
+    errors: Object.fromEntries(errors),
     wsP50Ms: round(percentile(sorted, 50)),
     wsP99Ms: round(percentile(sorted, 99)),
     wsMaxMs: round(sorted.at(-1)!),
