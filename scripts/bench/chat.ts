@@ -194,7 +194,11 @@ try {
     sends.push(
       api(`/v1/chat/conversations/${conversations[i % CONVERSATIONS]}/messages`, { method: 'POST', token: host.token, body: { body } }).then(
         (res) => {
-          if (res.status !== 201) failures += 1;
+          if (res.status !== 201) {
+            failures += 1;
+            const key = `${res.status} ${res.body?.error?.code ?? ''}`.trim();
+            errors.set(key, (errors.get(key) ?? 0) + 1);
+          }
           restMs.push(performance.now() - at);
         },
         (error: Error) => {
