@@ -40,6 +40,8 @@ import { WEBHOOK_DELIVER, WebhookDeliverer, WebhookEndpointService, WebhookOutbo
 import { CallActivity, leftReasonOf } from './calls/activity.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
+import { BroadcastService, CHAT_BROADCAST, ChatService, ChatSinkRelay, FollowService, UploadService } from './chat/index.ts';
+import { PaidLiveCalls } from './calls/paid/live-calls.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -88,6 +90,13 @@ export interface AppContext {
   /** Outbound webhooks: endpoints (admin API) and delivery. */
   webhookEndpoints: WebhookEndpointService;
   webhookDeliverer: WebhookDeliverer;
+  /** Chat (docs/api.md, "Chat"): conversations and messages, files, follows, broadcasts. */
+  chat: ChatService;
+  chatUploads: UploadService;
+  follows: FollowService;
+  broadcasts: BroadcastService;
+  /** Domain → chat sockets; the chat socket transport attaches itself at start-up. */
+  chatSink: ChatSinkRelay;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -225,6 +234,18 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
     wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
 
+    const chatSink = new ChatSinkRelay();
+    const chatUploads = new UploadService({
+      db,
+      clock,
+      storage,
+      newId,
+      limits: { maxFileBytes: config.chat.max_file_bytes, allowedFileTypes: config.chat.allowed_file_types, urlTtlSeconds: config.chat.upload_url_ttl_seconds },
+    });
+    const chat = new ChatService({ db, clock, logger: logger.child({ component: 'chat' }), sink: chatSink, liveCalls: new PaidLiveCalls(db), uploads: chatUploads, typingIntervalMs: config.chat.typing_interval_ms });
+    const follows = new FollowService({ db, clock });
+    const broadcasts = new BroadcastService({ db, clock, logger: logger.child({ component: 'chat' }), jobs, chat, batchSize: config.chat.broadcast_batch_size });
+
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
     await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
@@ -232,6 +253,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const tasks = new TaskRegistry();
     tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
+    tasks.register(CHAT_BROADCAST, (job) => broadcasts.deliver(job.broadcastId));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
@@ -290,6 +312,11 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       sfu,
       calls,
       roomCalls,
+      chat,
+      chatUploads,
+      follows,
+      broadcasts,
+      chatSink,
       publicBaseUrl,
       close,
     };

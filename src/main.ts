@@ -19,6 +19,8 @@ import { webhookEndpointRoutes } from './http/routes/webhook-endpoints.ts';
 import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
+import { ChatSockets } from './realtime/chat-socket.ts';
+import { chatRoutes } from './http/routes/chat.ts';
 import { pingDatabase } from './db/database.ts';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -26,6 +28,8 @@ export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', impor
 export interface RunningServer {
   ctx: AppContext;
   http: HttpServer;
+  /** The chat sockets (/v1/chat/ws). */
+  chatSockets: ChatSockets;
   port: number;
   baseUrl: string;
   /** Graceful: stop accepting, let requests finish, close media, storage and the database. Safe to call twice. */
@@ -80,6 +84,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
     ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
     ...webhookEndpointRoutes({ endpoints: ctx.webhookEndpoints }),
+    ...chatRoutes({ chat: ctx.chat, uploads: ctx.chatUploads, follows: ctx.follows, broadcasts: ctx.broadcasts, maxMessageChars: config.chat.max_message_chars }),
     ...(config.demo.enabled ? demoRoutes({ users: ctx.users, tokens: ctx.tokens }) : []),
   ]) {
     http.add(route);
@@ -88,6 +93,15 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
   webRoutes(http, { distDir: fileURLToPath(new URL('./web/dist/', import.meta.url)) });
   const userSockets = new UserSockets(http.app, { authenticate: ctx.authenticate, logger: ctx.logger.child({ component: 'realtime' }), registry: ctx.registry });
   ctx.userNotifier.attach(userSockets);
+  const chatSockets = new ChatSockets(http.app, {
+    chat: ctx.chat,
+    authenticate: ctx.authenticate,
+    logger: ctx.logger.child({ component: 'chat-socket' }),
+    registry: ctx.registry,
+    maxMessageChars: config.chat.max_message_chars,
+    messagesPerSecond: config.chat.socket_messages_per_second,
+  });
+  ctx.chatSink.attach(chatSockets);
   attachSignaling(http.app, {
     sfu: ctx.sfu,
     resolveToken: (token) => ctx.calls.resolveSignalingToken(token),
@@ -122,11 +136,12 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
       clearInterval(purgeTimer);
       rateLimiter.close();
       userSockets.closeAll();
+      chatSockets.closeAll();
       await http.close(config.shutdown_grace_seconds * 1000);
       await ctx.close();
       ctx.logger.info('shutdown complete');
     })();
     return stopping;
   };
-  return { ctx, http, port, baseUrl, stop };
+  return { ctx, http, chatSockets, port, baseUrl, stop };
 }

@@ -216,6 +216,27 @@ export const JobsConfigSchema = Type.Object(
   closed,
 );
 
+/** Chat (docs/chat.md): message and file limits, the chat socket's rates, broadcast batches. */
+export const ChatConfigSchema = Type.Object(
+  {
+    /** Longest message body, in characters. */
+    max_message_chars: Type.Integer({ minimum: 1, maximum: 100000 }),
+    /** Largest file an upload may declare; larger: 413 payload_too_large. */
+    max_file_bytes: Type.Integer({ minimum: 1, maximum: 5 * 1024 * 1024 * 1024 }),
+    /** MIME types a file may have: exact ("application/pdf") or a whole family ("image/*"). */
+    allowed_file_types: Type.Array(Type.String({ pattern: '^[a-z0-9.+-]+/([a-z0-9.+-]+|\\*)$' }), { minItems: 1 }),
+    /** How long an upload's signed PUT URL is valid (the file must be uploaded within this). */
+    upload_url_ttl_seconds: Type.Integer({ minimum: 30, maximum: 7 * 24 * 3600 }),
+    /** Frames a chat socket may send per second (bursts of twice that) before it is closed with 4008. */
+    socket_messages_per_second: Type.Integer({ minimum: 1, maximum: 10000 }),
+    /** A user's typing indicator in one conversation is relayed at most once per this many ms; more are dropped. */
+    typing_interval_ms: Type.Integer({ minimum: 0, maximum: 600000 }),
+    /** Followers a broadcast job delivers to per transaction. */
+    broadcast_batch_size: Type.Integer({ minimum: 1, maximum: 10000 }),
+  },
+  closed,
+);
+
 /**
  * Testing and demos only: time runs `scale` times faster than the wall clock (from `anchor`, so a
  * restarted process continues the same timeline). Billing windows, timeouts and token lifetimes all follow it.
@@ -251,6 +272,7 @@ export const ConfigSchema = Type.Object(
     payments: PaymentsConfigSchema,
     jobs: JobsConfigSchema,
     webhooks: WebhooksConfigSchema,
+    chat: ChatConfigSchema,
     clock: ClockConfigSchema,
     log: LogConfigSchema,
     shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
@@ -274,5 +296,6 @@ export type TurnConfig = Static<typeof TurnConfigSchema>;
 export type PaymentsConfig = Static<typeof PaymentsConfigSchema>;
 export type JobsConfig = Static<typeof JobsConfigSchema>;
 export type WebhooksConfig = Static<typeof WebhooksConfigSchema>;
+export type ChatConfig = Static<typeof ChatConfigSchema>;
 export type ClockConfig = Static<typeof ClockConfigSchema>;
 export type LogConfig = Static<typeof LogConfigSchema>;

@@ -235,7 +235,90 @@ export interface WebhookDeliveriesTable {
   created_at: CreatedAt;
 }
 
-export interface DB {
+// ---- Chat (migration 0008_chat; docs/chat.md) -------------------------------------------------
+
+export interface ChatConversationsTable {
+  id: string;
+  /** The pair, smaller id first (a CHECK holds it): one conversation per pair. */
+  user_a: string;
+  user_b: string;
+  last_message_id: string | null;
+  last_activity_at: Timestamp;
+  created_at: CreatedAt;
+}
+
+export interface ChatMembersTable {
+  conversation_id: string;
+  user_id: string;
+  /** The other participant, so a member's list needs no self-join. */
+  peer_id: string;
+  /** Messages up to this id are read (ULIDs order messages). */
+  last_read_id: string | null;
+}
+
+export type ChatMessageType = 'text' | 'file';
+
+export interface ChatMessagesTable {
+  id: string;
+  conversation_id: string;
+  sender_id: string;
+  type: ChatMessageType;
+  body: string;
+  upload_id: string | null;
+  client_id: string | null;
+  broadcast_id: string | null;
+  created_at: Timestamp;
+}
+
+export interface ChatUploadsTable {
+  id: string;
+  owner_id: string;
+  storage_key: string;
+  file_url: string;
+  file_name: string;
+  file_size: number;
+  file_type: string;
+  verified_at: Timestamp | null;
+  expires_at: Timestamp;
+  created_at: CreatedAt;
+}
+
+export interface ChatFollowsTable {
+  host_id: string;
+  user_id: string;
+  created_at: CreatedAt;
+}
+
+export interface ChatBroadcastsTable {
+  id: string;
+  sender_id: string;
+  body: string;
+  recipients: number;
+  completed_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface ChatBroadcastRecipientsTable {
+  broadcast_id: string;
+  user_id: string;
+  delivered_at: Timestamp | null;
+}
+
+export interface ChatTables {
+  chat_conversations: ChatConversationsTable;
+  chat_members: ChatMembersTable;
+  chat_messages: ChatMessagesTable;
+  chat_uploads: ChatUploadsTable;
+  chat_follows: ChatFollowsTable;
+  chat_broadcasts: ChatBroadcastsTable;
+  chat_broadcast_recipients: ChatBroadcastRecipientsTable;
+}
+
+export type ChatMessageRow = Selectable<ChatMessagesTable>;
+export type ChatUploadRow = Selectable<ChatUploadsTable>;
+// ---- end of chat ------------------------------------------------------------------------------
+
+export interface DB extends ChatTables {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
   tenant_settings: TenantSettingsTable;

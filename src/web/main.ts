@@ -10,6 +10,7 @@
 import { exposeDebugHandle } from './debug.ts';
 import { TOKEN_KEY, guestCode, renderScreen, showError, showScreen, status } from './page.ts';
 import { mountCall } from './screens/call.ts';
+import { mountChat } from './screens/chat.ts';
 import { backToLink, startGuest } from './screens/guest.ts';
 import { mountLobby, refreshLinksSoon, refreshRoomsSoon } from './screens/lobby.ts';
 import { endCall, mountMeter } from './screens/meter.ts';
@@ -20,6 +21,7 @@ watch(store, (state) => state.screen, renderScreen);
 mountSignin();
 mountLobby();
 mountCall({ endCall });
+mountChat();
 mountMeter({
   summaryDone() {
     if (guestCode) {

@@ -260,7 +260,10 @@ export class SocketEndpoint<S> {
       answered = Promise.reject(error);
     }
     answered.then(
-      (result) => this.#sendText(conn, JSON.stringify(protocol.reply(id, result))),
+      (result) => {
+        const answer = protocol.reply(id, result);
+        if (answer !== null) this.#sendText(conn, JSON.stringify(answer));
+      },
       (error: unknown) => {
         const appError = toAppError(error);
         if (appError.code === 'internal_error') this.#logger.error({ err: error, request: name }, 'socket request failed unexpectedly');

@@ -51,8 +51,8 @@ export interface FrameProtocol {
   requestId(frame: unknown): RequestId | undefined;
   /** The request's payload, from a frame that passed `envelope`. */
   payload(frame: unknown): unknown;
-  /** The answer to a request. */
-  reply(id: RequestId | undefined, result: unknown): object;
+  /** The answer to a request; null sends none (a protocol whose requests are answered by events, as chat's). */
+  reply(id: RequestId | undefined, result: unknown): object | null;
   /** The error frame for an AppError (the only kind of error a client sees). */
   error(id: RequestId | undefined, error: AppError): object;
   /** The error for a frame naming no registered request. */
