@@ -183,8 +183,11 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const outbox = new WebhookOutbox({ clock, jobs, logger, maxBodyBytes: webhooks.max_body_bytes });
     const webhookEndpoints = new WebhookEndpointService({ db, jobs, logger, allowPrivateTargets: webhooks.allow_private_targets });
     await webhookEndpoints.syncConfigured(webhooks.endpoints);
+    // Deliveries read and write on connections of their own: a backlog never starves requests.
+    const webhookDb = createDatabase(databaseUrl, Math.min(webhooks.concurrency + 1, 16));
+    cleanups.push(() => webhookDb.destroy());
     const webhookDeliverer = new WebhookDeliverer({
-      db,
+      db: webhookDb,
       jobs,
       logger,
       metrics: createWebhookMetrics(registry, webhookEndpoints),

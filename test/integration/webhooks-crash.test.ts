@@ -61,7 +61,8 @@ t.test('SIGKILL while an event is being delivered: after the restart it arrives,
   t.same(ofCall.map((e) => e.body.type), ['call.created', 'call.ended'], 'the interrupted event, then the next, in order');
   t.equal(ofCall[0]!.id, heldRequest!.id, 'with the webhook-id of the attempt the crash cut off');
   t.ok(ofCall.every((e) => e.verified));
-  const rows = await db.selectFrom('webhook_deliveries').select(['status']).where('call_id', '=', callId).execute();
+  // The receiver has answered; the server records the acknowledgement right after.
+  const rows = await eventually(() => db.selectFrom('webhook_deliveries').select(['status']).where('call_id', '=', callId).execute(), (rs) => rs.every((r) => r.status === 'delivered'));
   t.same(rows.map((r) => r.status), ['delivered', 'delivered']);
 });
 

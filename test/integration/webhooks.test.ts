@@ -238,8 +238,9 @@ t.test('receiver down for one call: its events wait and arrive in order with the
   t.match(createdA, { status: 'delivered', last_status_code: 200, event_id: failedA[0]!.id });
   t.ok(createdA.attempts >= 4 && createdA.delivered_at, `delivered on attempt ${createdA.attempts}`);
 
-  const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
   const endpointId = endpoint.body.endpoint.id;
+  // The last acknowledgement is recorded just after the receiver answered it.
+  const metrics = await eventually(async () => (await fetch(`${server.baseUrl}/metrics`)).text(), (text) => text.includes(`callplane_webhook_backlog{endpoint="${endpointId}"} 0`));
   const retries = Number(new RegExp(`callplane_webhook_deliveries_total\\{endpoint="${endpointId}",outcome="retry"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
   t.equal(retries, blocked.requests.filter((r) => r.answered === 503).length, 'every refused attempt counted as a retry');
   t.match(metrics, new RegExp(`callplane_webhook_deliveries_total\\{endpoint="${endpointId}",outcome="delivered"\\} 4`), 'four deliveries');
@@ -275,7 +276,7 @@ t.test('admin API: create, list, get, patch the event filter, deliveries, replay
   t.ok(everything.some((e) => e.body.type === 'call.created' && e.body.data.call_id === c.body.call.id), 'the unfiltered endpoint got call.created');
   t.same(second.acknowledged.map((e) => e.body.type), ['call.ended'], 'the filter: only call.ended');
 
-  const deliveries = await server.api(`/v1/webhook-endpoints/${endpoint.id}/deliveries`, { apiKey: true });
+  const deliveries = await eventually(() => server.api(`/v1/webhook-endpoints/${endpoint.id}/deliveries`, { apiKey: true }), (answer) => answer.body.data?.[0]?.status === 'delivered');
   t.equal(deliveries.status, 200);
   t.equal(deliveries.body.pagination.total, 1);
   const delivery = deliveries.body.data[0];

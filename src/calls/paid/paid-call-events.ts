@@ -87,11 +87,12 @@ export class PaidCallEvents implements BillingListener {
    * Changes of one call are handled in order, each reading the SFU's DTLS states when it runs, so a
    * quick drop-and-reconnect cannot be applied backwards.
    */
-  mediaChanged(callId: string): Promise<void> {
-    return this.mediaQueue.run(callId, () => this.applyMediaChange(callId));
+  mediaChanged(callId: string, atMs: number = this.deps.clock.nowMs()): Promise<void> {
+    return this.mediaQueue.run(callId, () => this.applyMediaChange(callId, atMs));
   }
 
-  private async applyMediaChange(callId: string): Promise<void> {
+  /** `atMs`: when the SFU reported the change; a gap it opens starts then, not when it is handled. */
+  private async applyMediaChange(callId: string, atMs: number): Promise<void> {
     const roles = await this.rolesOf(callId);
     if (!roles) return;
     const states = this.deps.media.dtlsStates(callId);
@@ -114,7 +115,7 @@ export class PaidCallEvents implements BillingListener {
       return;
     }
     if (this.flowing.delete(callId)) await this.heartbeat([callId]); // media stopped now: the last instant it was seen
-    if (state === 'active' && mediaGapSinceMs === null) await this.openGap(callId, this.deps.clock.nowMs());
+    if (state === 'active' && mediaGapSinceMs === null) await this.openGap(callId, atMs);
   }
 
   /**
