@@ -4,8 +4,9 @@
 //   node --import tsx scripts/bench/webhooks.ts [--calls 200] [--events 20] [--live 300]
 //
 // 1. backlog: --calls room calls, then --events events recorded per call through the outbox as
-//    fast as the database takes them; measured: events per second delivered (first record → last
-//    acknowledged), with one call's events strictly in order and calls in parallel.
+//    fast as the database takes them (recorded per second), while the receiver holds its answers;
+//    then it answers: events per second delivered, from the release to the last acknowledgement,
+//    with one call's events strictly in order and calls in parallel.
 // 2. live: --live room calls initiated and ended over REST one after another (2 events each, plus
 //    the participants' events): the added latency from an event's record to its acknowledged
 //    delivery, p50/p99 (same clock on both sides: this process).
@@ -32,10 +33,13 @@ const percentile = (sorted: number[], p: number): number => sorted[Math.min(sort
 // The receiver: records arrival time and the event's recorded timestamp; answers 204.
 const arrivals: Array<{ id: string; callId: string; seq: number | null; recordedAt: number; at: number }> = [];
 let onArrival: () => void = () => undefined;
+let release: () => void = () => undefined;
+let gate = new Promise<void>((resolve) => (release = resolve));
 const receiver = createHttpServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
+  req.on('end', async () => {
+    await gate;
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { timestamp: string; data: { call_id: string; n?: number } };
     arrivals.push({ id: String(req.headers['webhook-id']), callId: body.data.call_id, seq: body.data.n ?? null, recordedAt: Date.parse(body.timestamp), at: Date.now() });
     res.statusCode = 204;
@@ -62,7 +66,7 @@ const config = loadConfig({
     media: { workers: 1, listen_ip: '127.0.0.1', port_base: await freePortBase(1) },
     auth: { api_key: 'bench-api-key-0123456789' },
     rate_limits: { enabled: false },
-    webhooks: { allow_private_targets: true },
+    webhooks: { allow_private_targets: true, attempt_timeout_ms: 60_000 },
   },
 });
 const server = await startServer(config);
@@ -106,8 +110,11 @@ try {
   await Promise.all(producers);
   const recordedIn = (Date.now() - backlogStart) / 1000;
   const total = CALLS * EVENTS;
+  const releasedAt = Date.now();
+  release();
+  gate = Promise.resolve();
   await waitForArrivals(total);
-  const drainedIn = (Math.max(...arrivals.map((a) => a.at)) - backlogStart) / 1000;
+  const drainedIn = (Math.max(...arrivals.map((a) => a.at)) - releasedAt) / 1000;
   const inOrder = callIds.every((callId) => {
     const seqs = arrivals.filter((a) => a.callId === callId).map((a) => a.seq);
     return seqs.every((s, i) => s === i);
