@@ -19,6 +19,7 @@ import { webhookEndpointRoutes } from './http/routes/webhook-endpoints.ts';
 import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
+import { attachVideochat } from './realtime/videochat.ts';
 import { pingDatabase } from './db/database.ts';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -88,6 +89,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
   webRoutes(http, { distDir: fileURLToPath(new URL('./web/dist/', import.meta.url)) });
   const userSockets = new UserSockets(http.app, { authenticate: ctx.authenticate, logger: ctx.logger.child({ component: 'realtime' }), registry: ctx.registry });
   ctx.userNotifier.attach(userSockets);
+  attachVideochat(userSockets, ctx.videochat);
   attachSignaling(http.app, {
     sfu: ctx.sfu,
     resolveToken: (token) => ctx.calls.resolveSignalingToken(token),
