@@ -7,6 +7,7 @@ import t from 'tap';
 import { createAccount, startTestServer, type TestAccount } from '../helpers/server.ts';
 import { Client } from '../helpers/signaling.ts';
 import { UserSocketClient } from '../helpers/user-socket.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const server = await startTestServer(t);
 const ann = await createAccount(server, 'user', 'Ann');
@@ -211,4 +212,35 @@ t.test('the owner ends the direct call: call.ended is recorded', async (t) => {
   t.equal(types.at(-1), 'call.ended');
   t.ok(types.includes('participant.left'));
   t.same((await b1.ask('presence:onlineUsers')).error, OK);
+});
+
+t.test('room calls map power to roles (100 owner, 50 panelist, 0 promoted); a change over signaling outlives a reconnect', async (t) => {
+  const room = (await server.api('/v1/rooms', { method: 'POST', token: ann.token, body: { name: 'Roles', members: [{ user_id: bob.id, power: 50 }, { user_id: cat.id, power: 0 }] } })).body.room;
+  const started = await server.api('/v1/calls/initiate', { method: 'POST', token: ann.token, body: { room_id: room.id, type: 'video' } });
+  t.equal(started.status, 201);
+  const callId = started.body.call.id;
+  const open = (answer: { signaling_url: string; signaling_token: string }) => {
+    const c = new Client(`${answer.signaling_url}?token=${encodeURIComponent(answer.signaling_token)}`);
+    t.teardown(() => c.ws.terminate());
+    return c;
+  };
+  const annSig = open(started.body);
+  const bobSig = open((await server.api(`/v1/calls/${callId}/join`, { method: 'POST', token: bob.token, body: {} })).body);
+  const catSig = open((await server.api(`/v1/calls/${callId}/join`, { method: 'POST', token: cat.token, body: {} })).body);
+  t.match((await annSig.next('welcome')).payload.permissions, { isOwner: true, isModerator: true, canPublish: true });
+  t.match((await bobSig.next('welcome')).payload.permissions, { isOwner: false, isPanelist: true, isModerator: true, canPublish: true });
+  const catWelcome = (await catSig.next('welcome')).payload;
+  t.match(catWelcome.permissions, { isOwner: false, isPanelist: false, isParticipant: true, isPromoted: true, canPublish: true });
+
+  await bobSig.ok('setPermissions', { participantId: catWelcome.participantId, permissions: { isListener: true } });
+  await catSig.next('permissions_changed');
+  const kept = await eventually(
+    () => server.ctx.db.selectFrom('call_participants').select('permissions').where('id', '=', catWelcome.participantId).executeTakeFirstOrThrow(),
+    (row) => row.permissions?.isListener === true,
+  );
+  t.equal(kept.permissions?.isListener, true, 'the change is kept in PostgreSQL');
+  const fresh = await server.api(`/v1/calls/${callId}/token`, { method: 'POST', token: cat.token, body: {} });
+  t.equal(fresh.status, 200, JSON.stringify(fresh.body));
+  const again = open(fresh.body);
+  t.match((await again.next('welcome')).payload.permissions, { isListener: true, isPromoted: false, canPublish: false }, 'the reconnect keeps the demotion');
 });
