@@ -161,7 +161,7 @@ export class DirectCalls implements CallKindHandler {
   async participantGone(call: CallRow, participantId: string): Promise<void> {
     await this.deps.db.updateTable('call_participants').set({ state: 'left', left_at: this.deps.clock.now() }).where('id', '=', participantId).where('state', '=', 'joined').execute();
     const left = await this.deps.db.selectFrom('call_participants').select('id').where('call_id', '=', call.id).where('state', '=', 'joined').executeTakeFirst();
-    if (!left && call.status !== ENDED) await this.finish(call.id, 'everyone_left').catch(() => undefined);
+    if (!left && call.status !== ENDED) await this.finish(call.id, 'everyone_left');
   }
 
   // ---- internals ----------------------------------------------------------------------------
