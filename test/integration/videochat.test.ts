@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { createAccount, startTestServer, type TestAccount } from '../helpers/server.ts';
+import { newId } from '../../src/shared/ids.ts';
 import { Client } from '../helpers/signaling.ts';
 import { UserSocketClient } from '../helpers/user-socket.ts';
 import { eventually } from '../helpers/wait.ts';
@@ -135,6 +136,13 @@ t.test('error codes: 1021, 10011, 403, 404, 409; a malformed envelope is answere
   t.match(await a1.ask('videochat:requestDirectVideochat', { targetUser: bob.id }), { error: { code: 10011 } }, 'a promoted participant of a live call is busy');
 
   const d1 = await socket(dan);
+  // Dan in a live paid call (a row as the paid call service writes it): busy, whatever his role.
+  const paidCall = newId();
+  const now = new Date();
+  await server.ctx.db.insertInto('calls').values({ id: paidCall, kind: 'paid', room_id: null, media_type: 'video', status: 'active', initiator_id: eve.id, created_at: now, updated_at: now }).execute();
+  await server.ctx.db.insertInto('call_participants').values({ id: newId(), call_id: paidCall, user_id: dan.id, role: 'host', state: 'joined', invited_at: now }).execute();
+  t.match(await a1.ask('videochat:requestDirectVideochat', { targetUser: dan.id }), { error: { code: 10011 } }, 'a user in a paid call is not available');
+  await server.ctx.db.updateTable('calls').set({ status: 'completed', ended_at: new Date() }).where('id', '=', paidCall).execute();
   const toDan = (await a1.ask('videochat:requestDirectVideochat', { targetUser: dan.id })).data.videochatRequestId;
   await d1.next('videochat:videochatRequested');
   t.match(await a2.ask('videochat:acceptVideochatRequest', { videochatRequestId: toDan }), { data: null, error: { status: true, code: 403 } }, 'the initiator cannot accept');
