@@ -3,7 +3,8 @@
  * the lobby's online list and presses Call; Bob's page rings and he accepts; both pages decode each
  * other's video, with end-to-end encryption on (the call's sharedSecret). A third page that is
  * admitted to the call's SFU session without the secret (what an SFU operator could do) receives
- * Alice's packets but cannot decode a single frame of them.
+ * Alice's packets but cannot decode a single frame of them. Then Alice invites that user from
+ * the call screen: invited, with the secret, the page decodes.
  */
 import t from 'tap';
 import { newId } from '../../src/shared/ids.ts';
@@ -68,4 +69,20 @@ browserTest(t, 'call from the lobby, ring, accept, two-way video through end-to-
   t.equal(seen.framesDecoded, 0, `Eve got ${seen.packetsReceived} packets (${seen.bytesReceived} bytes) of ciphertext and decoded no frame`);
   const still = (await inboundRtp(bob.page)).find((row) => row.kind === 'video' && row.participantId === alicePid);
   t.ok(still && still.framesDecoded > bobGetsAlice.video!.framesDecoded, 'meanwhile Bob keeps decoding');
+
+  // Eve leaves; Alice invites her from the call screen; with the secret (her ticket's) she decodes.
+  await eve.page.getByTestId('leave').click();
+  await waitForState(eve, 'lobby');
+  await eve.page.getByTestId('e2ee').check();
+  await waitFor('Eve in Alice\'s invite list', () => alice.page.locator(`[data-testid=invite-user] option[value="${e.userId}"]`).count());
+  await alice.page.getByTestId('invite-user').selectOption(e.userId);
+  await alice.page.getByTestId('invite').click();
+  const invited = eve.page.getByTestId('videochat-ringing');
+  await invited.waitFor({ timeout: 15_000 });
+  t.match(await invited.textContent(), /Alice is calling you \(2 in the call\)/, 'the invite shows who is in the call');
+  await invited.getByTestId('videochat-accept').click();
+  await waitForState(eve, 'call');
+  t.equal(await eve.page.locator('#call').getAttribute('data-e2ee'), 'true');
+  const eveGetsAlice = await waitForMedia(eve, { from: alicePid, audio: false, excludeConsumers: [seen.consumerId] });
+  t.ok(eveGetsAlice.video!.framesDecoded > 0, `invited with the secret, Eve decodes Alice's video (${eveGetsAlice.video!.framesDecoded} frames)`);
 });
