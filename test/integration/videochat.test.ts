@@ -164,6 +164,18 @@ t.test('error codes: 1021, 10011, 403, 404, 409; a malformed envelope is answere
   d1.close();
 });
 
+t.test('ringing is limited per user: 429 beyond a burst of 10', async (t) => {
+  const fay = await createAccount(server, 'user', 'Fay');
+  const e1 = await socket(fay);
+  const e2 = await socket(fay);
+  const codes: number[] = [];
+  for (let i = 0; i < 11; i++) codes.push((await (i % 2 ? e2 : e1).ask('videochat:requestDirectVideochat', { targetUser: '01ARZ3NDEKTSV4RRFFQ69G5FAV' })).error.code);
+  t.same(codes, [...Array(10).fill(1021), 429], 'across the user\'s sockets');
+  t.same((await e1.ask('ping')).data, { pong: true }, 'the socket stays open');
+  e1.close();
+  e2.close();
+});
+
 t.test('a user flooding the socket is closed with 4008', async (t) => {
   const e1 = await socket(eve);
   for (let i = 0; i < 40; i++) e1.ws.send(JSON.stringify({ endpoint: 'ping', data: {}, event: { id: `f${i}` } }));
