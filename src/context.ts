@@ -21,7 +21,8 @@ import { CallService } from './calls/room/call-service.ts';
 import { CallFacade } from './calls/facade.ts';
 import { RoomCallKind } from './calls/room/room-kind.ts';
 import { PaidCallKind } from './calls/paid/paid-kind.ts';
-import { DirectCallKind } from './calls/direct/direct-kind.ts';
+import { DirectCalls } from './calls/direct/direct-calls.ts';
+import { VIDEOCHAT_EXPIRE, VideochatService } from './calls/direct/videochat-service.ts';
 import { PaidCallService } from './calls/paid/paid-calls.ts';
 import { PaidCallEvents } from './calls/paid/paid-call-events.ts';
 import { PaidCallRecord } from './calls/paid/paid-call-record.ts';
@@ -85,6 +86,8 @@ export interface AppContext {
   paymentOps: PaymentExecutor;
   paidCalls: PaidCallService;
   paidCallEvents: PaidCallEvents;
+  /** The direct videochat handshake on the user socket (docs/videochat.md). */
+  videochat: VideochatService;
   /** SFU facts (joins, leaves, tracks, media) recorded as call events. */
   callActivity: CallActivity;
   /** Outbound webhooks: endpoints (admin API) and delivery. */
@@ -233,7 +236,9 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     const paidCallEvents = new PaidCallEvents({ db, clock, logger, engine: billing, jobs, paid: paidCalls, media: sfu, notifier: userNotifier, mediaGraceSeconds: config.payments.media_grace_seconds });
     billing.listen(paidCallEvents);
-    const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), new DirectCallKind()]);
+    const directCalls = new DirectCalls({ db, clock, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox });
+    const videochat = new VideochatService({ db, clock, logger, jobs, notifier: userNotifier, calls: directCalls, signalingUrl: () => `${publicBaseUrl.value.replace(/^http/, 'ws')}/v1/signal` });
+    const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), directCalls]);
     const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
     wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
 
@@ -257,6 +262,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
     tasks.register(CHAT_BROADCAST, (job) => broadcasts.deliver(job.broadcastId));
+    tasks.register(VIDEOCHAT_EXPIRE, (job) => videochat.expire(job.requestId));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
@@ -310,6 +316,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       paidCalls,
       paidCallEvents,
       callActivity,
+      videochat,
       webhookEndpoints,
       webhookDeliverer,
       sfu,
@@ -348,6 +355,7 @@ function wireCallEvents(sfu: SfuRegistry, calls: CallFacade, paid: PaidCallEvent
   sfu.on('trackpublished', ({ callId, ...track }) => void activity.track(callId, 'published', track).catch(report('trackpublished')));
   sfu.on('trackunpublished', ({ callId, ...track }) => void activity.track(callId, 'unpublished', track).catch(report('trackunpublished')));
   sfu.on('producerschanged', ({ callId }) => void calls.changed(callId).catch(report('producerschanged')));
+  sfu.on('permissionschanged', ({ participantId, permissions }) => void calls.permissionsChanged(participantId, { ...permissions }).catch(report('permissionschanged')));
   const mediaChanged = (what: string) => ({ callId }: { callId: string }) => {
     void paid.mediaChanged(callId).catch(report(what));
     void activity.mediaChanged(callId).catch(report(`${what} (events)`));

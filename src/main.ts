@@ -21,6 +21,7 @@ import { demoRoutes } from './http/routes/demo.ts';
 import { UserSockets } from './realtime/user-socket.ts';
 import { ChatSockets } from './realtime/chat-socket.ts';
 import { chatRoutes } from './http/routes/chat.ts';
+import { attachVideochat } from './realtime/videochat.ts';
 import { pingDatabase } from './db/database.ts';
 
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -102,6 +103,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     messagesPerSecond: config.chat.socket_messages_per_second,
   });
   ctx.chatSink.attach(chatSockets);
+  attachVideochat(userSockets, ctx.videochat);
   attachSignaling(http.app, {
     sfu: ctx.sfu,
     resolveToken: (token) => ctx.calls.resolveSignalingToken(token),

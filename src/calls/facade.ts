@@ -9,6 +9,7 @@ import type { ParticipantIdentity } from '../sfu/types.ts';
 import type { CallKind, CallKindHandler, CallRow, EndRequest } from './kinds.ts';
 import type { Actor } from './ports.ts';
 import type { SignalingTokenService } from './signaling-tokens.ts';
+import { permissionsFrom, rolesOf } from './roles.ts';
 
 export class CallFacade {
   readonly #kinds: ReadonlyMap<CallKind, CallKindHandler>;
@@ -51,7 +52,7 @@ export class CallFacade {
     const participant = await this.deps.db
       .selectFrom('call_participants')
       .innerJoin('users', 'users.id', 'call_participants.user_id')
-      .select(['call_participants.id', 'call_participants.call_id', 'call_participants.user_id', 'call_participants.role', 'users.display_name'])
+      .select(['call_participants.id', 'call_participants.call_id', 'call_participants.user_id', 'call_participants.role', 'call_participants.permissions', 'users.display_name'])
       .where('call_participants.id', '=', bound.participantId)
       .executeTakeFirst();
     const loaded = participant ? await this.find(participant.call_id) : null;
@@ -63,7 +64,7 @@ export class CallFacade {
       userId: participant.user_id,
       displayName: participant.display_name,
       role: participant.role,
-      permissions: { canPublish: true, canSubscribe: true, canEndCall: await loaded.kind.canEndCall(loaded.call, participant.user_id) },
+      permissions: permissionsFrom(await rolesOf(this.deps.db, loaded.call, participant), await loaded.kind.canEndCall(loaded.call, participant.user_id)),
     };
   }
 
@@ -77,6 +78,12 @@ export class CallFacade {
   async changed(callId: string): Promise<void> {
     const loaded = await this.find(callId);
     if (loaded) await loaded.kind.changed(loaded.call);
+  }
+
+  /** A moderator changed roles over signaling: kept, so the participant's reconnects keep them. */
+  async permissionsChanged(participantId: string, permissions: Record<string, boolean>): Promise<void> {
+    const { canPublish: _p, canSubscribe: _s, canEndCall: _e, ...roles } = permissions;
+    await this.deps.db.updateTable('call_participants').set({ permissions: JSON.stringify(roles) }).where('id', '=', participantId).execute();
   }
 
   async participantGone(callId: string, participantId: string): Promise<void> {

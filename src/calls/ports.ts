@@ -18,10 +18,23 @@ export interface CallMediaPort {
   endCall(callId: string, reason: string): void;
 }
 
+export interface NotifyOptions {
+  /** Leaves out one socket (the one whose request caused the event: it has its answer). */
+  exceptSocket?: string;
+}
+
 export interface UserNotifier {
   /** Delivers one event to every socket of each user (the user socket's envelope (docs/api.md) is added by the transport). */
-  notify(userIds: readonly string[], name: string, data: Record<string, unknown>): void;
+  notify(userIds: readonly string[], name: string, data: Record<string, unknown>, options?: NotifyOptions): void;
   isOnline(userId: string): boolean;
+  /** Users holding at least one live user socket now. */
+  onlineUserIds(): string[];
+}
+
+/** Who made a user-socket request: the user, and which of its sockets (an opaque id). */
+export interface SocketCaller {
+  userId: string;
+  socketId: string;
 }
 
 export interface Actor {
@@ -46,12 +59,16 @@ export class UserNotifierRelay implements UserNotifier {
     this.target = target;
   }
 
-  notify(userIds: readonly string[], name: string, data: Record<string, unknown>): void {
-    this.target?.notify(userIds, name, data);
+  notify(userIds: readonly string[], name: string, data: Record<string, unknown>, options?: NotifyOptions): void {
+    this.target?.notify(userIds, name, data, options);
   }
 
   isOnline(userId: string): boolean {
     return this.target?.isOnline(userId) ?? false;
+  }
+
+  onlineUserIds(): string[] {
+    return this.target?.onlineUserIds() ?? [];
   }
 }
 

@@ -99,6 +99,8 @@ export interface CallParticipantsTable {
   left_at: Timestamp | null;
   /** In the call's SFU session now: participant.joined recorded, participant.left not yet. */
   in_session: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Roles a moderator set over signaling (migration 0009); null: the call kind's defaults. */
+  permissions: ColumnType<Record<string, boolean> | null, string | null | undefined, string | null>;
 }
 
 export interface CallEventsTable {
@@ -318,6 +320,30 @@ export type ChatMessageRow = Selectable<ChatMessagesTable>;
 export type ChatUploadRow = Selectable<ChatUploadsTable>;
 // ---- end of chat ------------------------------------------------------------------------------
 
+// ---- direct videochat (src/calls/direct/, docs/videochat.md) ---------------------------------
+
+export type VideochatRequestState = 'requested' | 'accepted' | 'declined' | 'expired' | 'merged';
+
+/** One handshake request: a direct call (call_id set on accept) or an invite into call_id. */
+export interface VideochatRequestsTable {
+  id: string;
+  kind: 'direct' | 'invite';
+  initiator_id: string;
+  target_id: string;
+  call_id: string | null;
+  state: VideochatRequestState;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  answered_at: Timestamp | null;
+  answered_by: string | null;
+}
+
+/** The per-call end-to-end encryption secret, for participants only. */
+export interface CallSharedSecretsTable {
+  call_id: string;
+  secret: string;
+}
+
 export interface DB extends ChatTables {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -336,6 +362,8 @@ export interface DB extends ChatTables {
   webhook_events: WebhookEventsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  videochat_requests: VideochatRequestsTable;
+  call_shared_secrets: CallSharedSecretsTable;
 }
 
 export type CallRow = Selectable<CallsTable>;
@@ -347,6 +375,8 @@ export type PaymentOpRow = Selectable<PaymentOpsTable>;
 
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+
+export type VideochatRequestRow = Selectable<VideochatRequestsTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;

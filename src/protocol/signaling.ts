@@ -9,6 +9,7 @@
  * Payloads use mediasoup-client's own shapes so a client passes them straight through.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { RoleChange, type VideochatPermissions } from './videochat.ts';
 
 export const MAX_SIGNAL_MESSAGE_BYTES = 64 * 1024;
 
@@ -30,6 +31,8 @@ export const SignalCloseCode = {
   reconnect: 4011,
   /** The participant left (leave request). */
   left: 4012,
+  /** An owner or panelist removed the participant (removeParticipant). */
+  removed: 4013,
 } as const;
 
 export const MediaSource = Type.Union([Type.Literal('camera'), Type.Literal('microphone'), Type.Literal('screen')]);
@@ -60,6 +63,10 @@ export const RequestSchemas = {
   ),
   restartIce: Type.Object({ transportId: Id }, { additionalProperties: false }),
   leave: Type.Object({}, { additionalProperties: false }),
+  // Moderation (owners and panelists): docs/api.md, "Direct videochat (user socket)", "Roles over signaling".
+  setPermissions: Type.Object({ participantId: Id, permissions: RoleChange }, { additionalProperties: false }),
+  muteParticipant: Type.Object({ participantId: Id, kind: MediaKind }, { additionalProperties: false }),
+  removeParticipant: Type.Object({ participantId: Id }, { additionalProperties: false }),
 } as const;
 
 export type RequestType = keyof typeof RequestSchemas;
@@ -88,6 +95,9 @@ export interface ResponsePayloads {
   setPreferredLayers: Record<string, never>;
   restartIce: { iceParameters: unknown };
   leave: Record<string, never>;
+  setPermissions: { permissions: Permissions };
+  muteParticipant: Record<string, never>;
+  removeParticipant: Record<string, never>;
 }
 
 export interface ProducerInfo {
@@ -104,7 +114,11 @@ export interface PeerInfo {
   producers: ProducerInfo[];
 }
 
-export interface Permissions {
+/**
+ * What the SFU enforces: the participant's roles and what follows from them (canPublish). The
+ * server always sends every role flag; an identity built without them (tests, tools) has none.
+ */
+export interface Permissions extends Partial<VideochatPermissions> {
   canPublish: boolean;
   canSubscribe: boolean;
   canEndCall: boolean;
@@ -139,6 +153,8 @@ export interface NotificationPayloads {
   consumer_closed: { consumerId: string; producerId: string };
   active_speaker: { participantId: string | null; volume?: number };
   call_status: { callId: string; status: CallStatus; reason?: string; warning?: string; [extra: string]: unknown };
+  /** An owner or panelist changed this participant's roles (a demotion also closes its producers). */
+  permissions_changed: { permissions: Permissions };
   /** The call's media is gone (worker died): get a fresh token and reconnect; identity is kept. */
   reconnect: { reason: string };
   error: { code: string; message: string };

@@ -8,6 +8,8 @@ import { Type, type Static } from '@sinclair/typebox';
 export interface UserEventEnvelope<D = Record<string, unknown>> {
   event: { name: string; id: string; date: string };
   data: D;
+  /** Videochat events only: the handshake API's `{status: false, code: 0, message: ""}`. */
+  error?: { status: boolean; code: number; message: string };
 }
 
 export interface CallEventData {
@@ -31,7 +33,8 @@ export const UserEventName = {
 export const UserRequestFrame = Type.Object({
   endpoint: Type.String({ minLength: 1, maxLength: 64 }),
   data: Type.Optional(Type.Unknown()),
-  event: Type.Optional(Type.Object({ id: Type.Optional(Type.String({ maxLength: 128 })), date: Type.Optional(Type.Unknown()) })),
+  // date: epoch milliseconds or an RFC 3339 string; the server does not act on it.
+  event: Type.Optional(Type.Object({ id: Type.Optional(Type.String({ maxLength: 128 })), date: Type.Optional(Type.Union([Type.Number(), Type.String({ maxLength: 64 })])) })),
 });
 export type UserRequestFrame = Static<typeof UserRequestFrame>;
 

@@ -159,6 +159,7 @@ export class SfuRegistry extends SafeEmitter<SfuRegistryEvents> {
     session.on('trackunpublished', (track) => emit('trackunpublished', { callId, ...track }));
     session.on('producerschanged', (participantId) => emit('producerschanged', { callId, participantId }));
     session.on('mediainterrupted', (reason) => emit('mediainterrupted', { callId, reason }));
+    session.on('permissionschanged', (participantId, permissions) => emit('permissionschanged', { callId, participantId, permissions }));
     session.once('close', (reason) => {
       if (this.#sessions.get(callId) === session) this.#sessions.delete(callId);
       emit('callclosed', { callId, reason });

@@ -6,6 +6,7 @@ import type { MediaSource, RequestPayload, RequestType, ResponsePayloads } from 
 import { AppError } from '../shared/errors.ts';
 import { mediaError, type Direction, type Peer } from './peer.ts';
 import type { CallSession } from './session.ts';
+import { muteParticipant, removeParticipant, setPermissions } from './moderation.ts';
 
 /** What a handler runs against; `live()` is false once the peer reconnected, left or the call ended. */
 export interface RequestContext {
@@ -126,6 +127,7 @@ async function setProducerPaused(ctx: RequestContext, producerId: string, paused
 
 export const handlers: { [T in RequestType]: Handler<T> } = {
   async createTransport(ctx, { direction }) {
+    if (direction === 'send' && !ctx.peer.identity.permissions.canPublish) throw new AppError('forbidden', 'This participant may not publish media (listeners and unpromoted participants only receive)');
     if (ctx.peer.transportOf(direction)) {
       throw new AppError('invalid_state', `A ${direction} transport already exists on this connection (use restartIce to recover it)`);
     }
@@ -171,7 +173,8 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
 
   async produce(ctx, { transportId, kind, rtpParameters, source }) {
     const { session, peer } = ctx;
-    if (!peer.identity.permissions.canPublish) throw new AppError('forbidden', 'This participant may not publish media');
+    // Read now, not at connect: a demotion while connected takes effect at the next produce.
+    if (!peer.identity.permissions.canPublish) throw new AppError('forbidden', 'This participant may not publish media (listeners and unpromoted participants only receive)');
     const entry = peer.own(peer.transports, transportId, 'transport');
     if (entry.direction !== 'send') throw new AppError('invalid_state', 'produce needs a send transport; this one receives');
     if (!SOURCE_KINDS[source].includes(kind)) throw new AppError('validation_failed', `source "${source}" cannot carry ${kind}`);
@@ -186,7 +189,7 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
     }
     const screenVideo = source === 'screen' && kind === 'video';
     if (screenVideo) {
-      if (session.screenProducer) throw new AppError('invalid_state', 'Someone else is already sharing a screen in this call');
+      if (session.screenProducer) throw new AppError('invalid_state', 'Someone else is already presenting a screen in this call (one presenter at a time)');
       session.screenProducer = { participantId: peer.participantId, producerId: null };
     }
     let producer: types.Producer;
@@ -278,4 +281,8 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
 
   // The registry removes the participant once this answer is on its way (see SfuRegistry).
   leave: async () => empty(),
+
+  setPermissions,
+  muteParticipant,
+  removeParticipant,
 };

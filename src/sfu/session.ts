@@ -2,7 +2,7 @@ import { SafeEmitter } from '../shared/events.ts';
 import type { types } from 'mediasoup';
 import type { CallsConfig } from '../config/schema.ts';
 import type { PooledRouter, RouterCloseReason, WorkerPool } from '../media/worker-pool.ts';
-import { SignalCloseCode, type MediaSource, type NotificationPayloads, type NotificationType } from '../protocol/signaling.ts';
+import { SignalCloseCode, type MediaSource, type Permissions, type NotificationPayloads, type NotificationType } from '../protocol/signaling.ts';
 import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { closeSink, Peer, type Direction } from './peer.ts';
@@ -27,6 +27,8 @@ export interface CallSessionEvents {
   trackpublished: [TrackEvent];
   trackunpublished: [TrackEvent];
   mediainterrupted: [reason: string];
+  /** A moderator changed a participant's roles (the call layer keeps them for its reconnects). */
+  permissionschanged: [participantId: string, permissions: Permissions];
   close: [reason: string];
 }
 

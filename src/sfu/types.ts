@@ -100,6 +100,8 @@ export interface SfuRegistryEvents {
   producerschanged: [ParticipantRef];
   /** The call lost its media (worker died); participants were told to reconnect (billing: media loss). */
   mediainterrupted: [MediaInterruptedEvent];
+  /** A moderator changed a participant's roles over signaling. */
+  permissionschanged: [ParticipantRef & { permissions: Permissions }];
   /** The session is gone (ended, or the registry closed). */
   callclosed: [CallRef & { reason: string }];
 }

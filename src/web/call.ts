@@ -8,6 +8,7 @@ import { Device, type types } from 'mediasoup-client';
 import type { MediaKind, MediaSource, NotificationPayloads, PeerInfo, ProducerInfo } from '../protocol/signaling.ts';
 import type { Api, SignalingTicket } from './api.ts';
 import { CloseCode, SignalingClient, type Notification } from './signaling.ts';
+import { decryptReceiver, encryptSender } from './e2ee.ts';
 
 export type FinishReason = 'left' | 'ended' | 'replaced' | 'error';
 
@@ -55,6 +56,8 @@ export interface CallSessionOptions {
   video: MediaTrackConstraints;
   /** Shared list every notification is appended to (window.callplane.notifications). */
   notifications: ReceivedNotification[];
+  /** The call's sharedSecret when end-to-end encryption is on: every frame sent and received goes through it. */
+  e2eeSecret?: string | null;
 }
 
 const ENDED_STATUSES = new Set(['ended', 'completed', 'cancelled', 'failed']);
@@ -382,7 +385,8 @@ export class CallSession {
     for (const track of stream.getTracks()) {
       const source: MediaSource = track.kind === 'audio' ? 'microphone' : 'camera';
       if (!device.canProduce(track.kind as MediaKind)) continue;
-      const producer = await send.produce({ track, stopTracks: false, appData: { source } });
+      const secret = this.options.e2eeSecret;
+      const producer = await send.produce({ track, stopTracks: false, appData: { source }, ...(secret ? { onRtpSender: (sender: RTCRtpSender) => encryptSender(sender, track.kind, secret) } : {}) });
       if (epoch !== this.epoch) {
         producer.close();
         return;
@@ -457,6 +461,7 @@ export class CallSession {
         kind: answer.kind,
         rtpParameters: answer.rtpParameters as types.RtpParameters,
         appData: { participantId, source },
+        ...(this.options.e2eeSecret ? { onRtpReceiver: (receiver: RTCRtpReceiver) => decryptReceiver(receiver, kind, this.options.e2eeSecret!) } : {}),
       });
       if (epoch !== this.epoch || !this.peers.has(participantId)) {
         consumer.close();

@@ -7,6 +7,8 @@ import type { UserEventEnvelope } from '../protocol/user-events.ts';
 import type { Link, PaidCall, User } from './api.ts';
 import type { CallSession, ReceivedNotification } from './call.ts';
 import { pageLog, store, type PaidRole } from './store.ts';
+import type { VideochatTicket } from '../protocol/videochat.ts';
+import { openVideochat } from './screens/videochat.ts';
 
 export interface CallplaneDebug {
   readonly me: User | null;
@@ -32,6 +34,8 @@ export interface CallplaneDebug {
   readonly paid: { role: PaidRole; callId: string; call: PaidCall | null; polls: number } | null;
   /** The host's links, newest first. */
   readonly links: readonly Link[];
+  /** Joins a call with a handshake ticket (tests: a client that holds a token but not the secret). */
+  openVideochat(ticket: VideochatTicket): void;
 }
 
 declare global {
@@ -88,6 +92,9 @@ export function exposeDebugHandle(): void {
     },
     get links() {
       return store.get().links;
+    },
+    openVideochat(ticket) {
+      openVideochat(ticket, 'Videochat');
     },
   };
 }

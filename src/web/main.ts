@@ -15,11 +15,13 @@ import { backToLink, startGuest } from './screens/guest.ts';
 import { mountLobby, refreshLinksSoon, refreshRoomsSoon } from './screens/lobby.ts';
 import { endCall, mountMeter } from './screens/meter.ts';
 import { mountSignin, signIn } from './screens/signin.ts';
+import { mountVideochat } from './screens/videochat.ts';
 import { store, watch } from './store.ts';
 
 watch(store, (state) => state.screen, renderScreen);
 mountSignin();
 mountLobby();
+mountVideochat();
 mountCall({ endCall });
 mountChat();
 mountMeter({

@@ -21,6 +21,7 @@ export const CloseCode = {
   callEnded: 4010,
   reconnect: 4011,
   left: 4012,
+  removed: 4013,
 } as const satisfies typeof ServerCloseCodes;
 
 export type Notification = { [K in NotificationType]: { type: K; payload: NotificationPayloads[K] } }[NotificationType];

@@ -49,16 +49,19 @@ t.test('paid: join, describe, end through the facade; the paid DTO with its mete
   t.match(ended, { id: callId, kind: 'paid', status: 'cancelled', end_reason: 'user_ended', duration_seconds: 0, total_charged: '0.00' });
 });
 
-t.test('direct: not built yet, and every action says so; no signaling token admits to one', async (t) => {
+t.test('direct: through the facade like any kind; its participants only; the initiator is its owner', async (t) => {
   const dee = await createAccount(server, 'user', 'Dee');
+  const other = await createAccount(server, 'user', 'Otto');
   const callId = newId();
   await server.ctx.db.insertInto('calls').values({ id: callId, kind: 'direct', room_id: null, media_type: 'video', status: 'active', initiator_id: dee.id, created_at: new Date(), updated_at: new Date() }).execute();
   const participantId = newId();
-  await server.ctx.db.insertInto('call_participants').values({ id: participantId, call_id: callId, user_id: dee.id, role: 'owner', state: 'joined', invited_at: new Date() }).execute();
-  await t.rejects(calls.describe({ userId: dee.id, isAdmin: false }, callId), { code: 'invalid_state', message: /not available yet/ });
-  await t.rejects(calls.join({ userId: dee.id, isAdmin: false }, callId, url), { code: 'invalid_state' });
+  await server.ctx.db.insertInto('call_participants').values({ id: participantId, call_id: callId, user_id: dee.id, role: 'initiator', state: 'joined', invited_at: new Date() }).execute();
+  t.match(await calls.describe({ userId: dee.id, isAdmin: false }, callId), { id: callId, kind: 'direct', status: 'active' });
+  await t.rejects(calls.describe({ userId: other.id, isAdmin: false }, callId), { code: 'forbidden' });
+  await t.rejects(calls.join({ userId: other.id, isAdmin: false }, callId, url), { code: 'forbidden' }, 'only the handshake brings users in');
+  await t.rejects(calls.reject({ userId: dee.id, isAdmin: false }, callId), { code: 'invalid_state' });
   const { token } = await server.ctx.signalingTokens.issue(callId, participantId);
-  t.equal(await calls.resolveSignalingToken(token), null);
+  t.match(await calls.resolveSignalingToken(token), { callId, participantId, permissions: { isOwner: true, canPublish: true, canEndCall: true } });
 });
 
 t.test('an unknown call is not_found for every action', async (t) => {

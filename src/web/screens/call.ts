@@ -13,6 +13,8 @@ export interface OpenSessionOptions {
   kind: 'room' | 'paid';
   /** Every `call_status` notification of the call. */
   callStatus?: (payload: NotificationPayloads['call_status']) => void;
+  /** The call's sharedSecret when this page encrypts its media end-to-end (videochats). */
+  e2eeSecret?: string | null;
   /** Where the page goes once the call is over for this page (the grid is already cleared). */
   finished: (reason: FinishReason, message: string) => void;
 }
@@ -50,7 +52,7 @@ export function openSession(ticket: SessionTicket, options: OpenSessionOptions):
   $('meter').hidden = kind !== 'paid';
   store.update(({ invites }) => (invites.has(ticket.call.id) ? { invites: mapWithout(invites, ticket.call.id) } : {}));
   showScreen('call');
-  const session = new CallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications });
+  const session = new CallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications, e2eeSecret: options.e2eeSecret ?? null });
   store.update({ session });
   renderMuteButtons();
   session.start();

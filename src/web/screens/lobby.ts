@@ -10,6 +10,7 @@ import { $, api, coalesced, guestCode, h, isHost, showError, showScreen, status 
 import { mapWith, mapWithout, pageLog, store, watch, type Invite } from '../store.ts';
 import { inCall, openSession } from './call.ts';
 import { openPaidSession, updatePaid } from './meter.ts';
+import { onVideochatEvent } from './videochat.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Rooms and invites
@@ -285,6 +286,7 @@ function onPaidCallEvent(name: string, call: PaidCall): void {
 /** Everything the user socket brings: paid calls (the meter, the host's ring) and room calls. */
 export function onUserEvent(envelope: UserEventEnvelope): void {
   pageLog.userEvents.push(envelope);
+  if (onVideochatEvent(envelope)) return;
   if (isPaidCall(envelope.data.call)) {
     onPaidCallEvent(envelope.event.name, envelope.data.call);
     return;

@@ -7,6 +7,7 @@ import { $, TOKEN_KEY, api, isHost, openUserSocket, showError, showScreen, statu
 import { store } from '../store.ts';
 import { loadHostTools, loadMembers, loadRooms, onUserEvent, renderAvailability } from './lobby.ts';
 import { inPaidSession } from './meter.ts';
+import { refreshOnlineSoon } from './videochat.ts';
 
 export async function signIn(token: string, user?: User): Promise<void> {
   api.token = token;
@@ -26,7 +27,8 @@ export async function signIn(token: string, user?: User): Promise<void> {
   showScreen('lobby');
   status('Signed in');
   store.get().userSocket?.stop();
-  const userSocket = openUserSocket(token, onUserEvent, () => {
+  const userSocket = openUserSocket(token, onUserEvent, (connected) => {
+    if (connected) refreshOnlineSoon();
     // A host is available only while this socket is up: show what guests see.
     if (isHost(store.get().me)) api.availability().then(renderAvailability, (error: unknown) => console.warn('availability failed', error));
   });
