@@ -40,6 +40,8 @@ import { WEBHOOK_DELIVER, WebhookDeliverer, WebhookEndpointService, WebhookOutbo
 import { CallActivity, leftReasonOf } from './calls/activity.ts';
 import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
+import { RecordingService } from './recording/service.ts';
+import { Spool } from './recording/spool.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -88,6 +90,10 @@ export interface AppContext {
   /** Outbound webhooks: endpoints (admin API) and delivery. */
   webhookEndpoints: WebhookEndpointService;
   webhookDeliverer: WebhookDeliverer;
+  /** Recordings of calls (docs/recording.md): lifecycle, capture, composition, uploads, transcripts. */
+  recordings: RecordingService;
+  /** Where recordings wait until storage confirmed them. */
+  spool: Spool;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -168,7 +174,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
     const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId), emptyCalls: 'report' });
-    cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
+    const sfuCleanup = (): Promise<void> => sfu.close();
+    cleanups.push(sfuCleanup); // before the pool: calls end cleanly, then workers stop
     const jobs = new SqlJobQueue();
     const webhooks = config.webhooks;
     const outbox = new WebhookOutbox({ clock, jobs, logger, maxBodyBytes: webhooks.max_body_bytes });
@@ -187,7 +194,9 @@ export async function createContext(config: Readonly<Config>, overrides: Context
         maxResponseBytes: webhooks.max_body_bytes,
       },
     });
-    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox });
+    const spool = new Spool(config.recording.spool_dir!, config.recording.spool_max_bytes);
+    const recordings = new RecordingService({ db, clock, logger: logger.child({ component: 'recording' }), rooms, settings, events: outbox, jobs, storage, urlTtlSeconds: config.recording.url_ttl_seconds, spool });
+    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox, recordings });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
     // outbox holds a connection while it asks the provider, so a shared pool could starve it.
@@ -224,9 +233,21 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), new DirectCallKind()]);
     const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
     wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
+    // A call's end stops its recording (a shutdown too: what was captured is composed at the next start).
+    const recordingStops = new Set<Promise<void>>();
+    sfu.on('callclosed', ({ callId, reason }) => {
+      const stopping = recordings
+        .callEnded(callId, reason === 'server shutting down' ? 'shutdown' : 'call_ended')
+        .catch((error: unknown) => logger.error({ err: error, callId }, 'stopping the recording of an ended call failed'))
+        .finally(() => recordingStops.delete(stopping));
+      recordingStops.add(stopping);
+    });
+    // After the SFU closed (cleanups run in reverse): the stops it caused are recorded before the database closes.
+    cleanups.splice(cleanups.indexOf(sfuCleanup), 0, async () => void (await Promise.all([...recordingStops])));
 
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
+    await recordings.reconcile();
     await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
     // Every module registers its tasks here, before the runner starts.
     const tasks = new TaskRegistry();
@@ -287,6 +308,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       callActivity,
       webhookEndpoints,
       webhookDeliverer,
+      recordings,
+      spool,
       sfu,
       calls,
       roomCalls,

@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004_test_payments.ts';
 import * as m0005 from './migrations/0005_crash_safe_requests.ts';
 import * as m0006 from './migrations/0006_call_status.ts';
 import * as m0007 from './migrations/0007_webhooks.ts';
+import * as m0010 from './migrations/0010_recordings.ts';
 
 /** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
 const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0005_crash_safe_requests': m0005,
   '0006_call_status': m0006,
   '0007_webhooks': m0007,
+  '0010_recordings': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
