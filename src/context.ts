@@ -42,6 +42,8 @@ import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
 import { RecordingService } from './recording/service.ts';
 import { Spool } from './recording/spool.ts';
+import { RecordingCapture } from './recording/capture.ts';
+import { CapturePorts } from './recording/ports-allocator.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -92,6 +94,8 @@ export interface AppContext {
   webhookDeliverer: WebhookDeliverer;
   /** Recordings of calls (docs/recording.md): lifecycle, capture, composition, uploads, transcripts. */
   recordings: RecordingService;
+  /** The live capture of recordings (ffmpeg per track). */
+  recordingCapture: RecordingCapture;
   /** Where recordings wait until storage confirmed them. */
   spool: Spool;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
@@ -196,6 +200,19 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     const spool = new Spool(config.recording.spool_dir!, config.recording.spool_max_bytes);
     const recordings = new RecordingService({ db, clock, logger: logger.child({ component: 'recording' }), rooms, settings, events: outbox, jobs, storage, urlTtlSeconds: config.recording.url_ttl_seconds, spool });
+    const capture = new RecordingCapture({
+      db,
+      clock,
+      logger: logger.child({ component: 'recording' }),
+      media: sfu,
+      spool,
+      ports: new CapturePorts(config.recording.port_range),
+      ffmpegPath: config.recording.ffmpeg_path ?? 'ffmpeg',
+      restartDelayMs: config.recording.restart_delay_ms,
+    });
+    recordings.attachCapture(capture);
+    sfu.on('trackpublished', ({ callId, ...track }) => capture.trackPublished(callId, track));
+    sfu.on('trackunpublished', ({ callId, producerId }) => capture.trackUnpublished(callId, producerId));
     const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox, recordings });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
@@ -243,7 +260,12 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       recordingStops.add(stopping);
     });
     // After the SFU closed (cleanups run in reverse): the stops it caused are recorded before the database closes.
-    cleanups.splice(cleanups.indexOf(sfuCleanup), 0, async () => void (await Promise.all([...recordingStops])));
+    // Graceful shutdown: the SFU's close stops every recording (shutdown), its recorders finish their
+    // files; this waits for that, before storage and the database close.
+    cleanups.splice(cleanups.indexOf(sfuCleanup), 0, async () => {
+      await Promise.all([...recordingStops]);
+      await capture.stopAll();
+    });
 
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
@@ -309,6 +331,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       webhookEndpoints,
       webhookDeliverer,
       recordings,
+      recordingCapture: capture,
       spool,
       sfu,
       calls,

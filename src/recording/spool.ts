@@ -12,9 +12,9 @@ export class Spool {
     readonly maxBytes: number,
   ) {}
 
-  /** The recording's directory (created). */
-  async dirFor(recordingId: string): Promise<string> {
-    const dir = this.pathFor(recordingId);
+  /** The recording's directory, or its subdirectory `sub` (created). */
+  async dirFor(recordingId: string, sub?: string): Promise<string> {
+    const dir = sub ? join(this.pathFor(recordingId), sub) : this.pathFor(recordingId);
     await mkdir(dir, { recursive: true });
     return dir;
   }

@@ -1,0 +1,50 @@
+/** Helpers for recording tests: a room call with publishers, ffprobe on files. */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Test } from 'tap';
+import { NodePeer } from './node-peer.ts';
+import { createAccount, type TestAccount, type TestServer } from './server.ts';
+
+const run = promisify(execFile);
+
+export interface ProbeResult {
+  duration: number;
+  streams: Array<{ codec_type: string; codec_name: string; width?: number; height?: number; nb_read_packets?: string }>;
+}
+
+export async function ffprobe(file: string): Promise<ProbeResult> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-count_packets', '-show_entries', 'format=duration:stream=codec_type,codec_name,width,height,nb_read_packets', '-of', 'json', file]);
+  const parsed = JSON.parse(stdout) as { format: { duration?: string }; streams: ProbeResult['streams'] };
+  return { duration: Number(parsed.format.duration ?? 'NaN'), streams: parsed.streams };
+}
+
+/** A room with `owner` (power 100) and `members`, and a live video call initiated by the owner. */
+export async function roomCall(server: TestServer, names: string[]): Promise<{ callId: string; accounts: TestAccount[]; join(i: number): Promise<{ signaling_url: string; signaling_token: string }> }> {
+  const accounts: TestAccount[] = [];
+  for (const name of names) accounts.push(await createAccount(server, 'user', name));
+  const [owner, ...members] = accounts;
+  const room = await server.api('/v1/rooms', { method: 'POST', token: owner!.token, body: { name: 'Recorded', members: members.map((m) => ({ user_id: m.id })) } });
+  const call = await server.api('/v1/calls/initiate', { method: 'POST', token: owner!.token, body: { room_id: room.body.room.id, type: 'video' } });
+  if (call.status !== 201) throw new Error(`initiate: ${JSON.stringify(call.body)}`);
+  let first: { signaling_url: string; signaling_token: string } | null = call.body;
+  return {
+    callId: call.body.call.id,
+    accounts,
+    async join(i: number) {
+      if (i === 0 && first) {
+        const answer = first;
+        first = null;
+        return answer;
+      }
+      const joined = await server.api(`/v1/calls/${call.body.call.id}/${i === 0 ? 'token' : 'join'}`, { method: 'POST', token: accounts[i]!.token });
+      return joined.body;
+    },
+  };
+}
+
+export async function publisher(t: Test, answer: { signaling_url: string; signaling_token: string }, produce: { audio?: boolean; video?: boolean }, consume = true): Promise<NodePeer> {
+  const peer = await NodePeer.connect({ signalingUrl: answer.signaling_url, token: answer.signaling_token, produce, consume });
+  t.teardown(() => peer.close({ leave: false }).then(() => undefined));
+  await peer.sendConnected();
+  return peer;
+}
