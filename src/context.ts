@@ -44,6 +44,8 @@ import { RecordingService } from './recording/service.ts';
 import { Spool } from './recording/spool.ts';
 import { RecordingCapture } from './recording/capture.ts';
 import { CapturePorts } from './recording/ports-allocator.ts';
+import { RecordingPipeline } from './recording/pipeline.ts';
+import { RECORDING_COMPOSE, RECORDING_TRANSCRIBE, RECORDING_UPLOAD } from './recording/ports.ts';
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -275,6 +277,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const tasks = new TaskRegistry();
     tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
+    const pipeline = new RecordingPipeline({ db, clock, logger: logger.child({ component: 'recording' }), jobs, storage, spool, capture, recordings, config: config.recording });
+    tasks.register(RECORDING_COMPOSE, (job) => pipeline.compose(job));
+    tasks.register(RECORDING_TRANSCRIBE, (job) => pipeline.transcribe(job));
+    tasks.register(RECORDING_UPLOAD, (job) => pipeline.upload(job));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,

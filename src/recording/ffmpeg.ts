@@ -119,6 +119,7 @@ export interface ProbedStream {
 
 export interface Probe {
   durationMs: number | null;
+  startTimeSeconds: number;
   streams: ProbedStream[];
 }
 
@@ -128,10 +129,26 @@ export function probe(ffprobePath: string, file: string): Promise<Probe> {
     command.ffprobe((error: Error | null, data: ffmpeg.FfprobeData) => {
       if (error) return reject(error);
       const duration = Number(data.format.duration);
+      const start = Number(data.format.start_time);
       resolve({
         durationMs: Number.isFinite(duration) ? Math.round(duration * 1000) : null,
+        startTimeSeconds: Number.isFinite(start) ? start : 0,
         streams: data.streams.map((s) => ({ codec_type: s.codec_type ?? '', codec_name: s.codec_name ?? '', ...(s.width ? { width: s.width } : {}), ...(s.height ? { height: s.height } : {}) })),
       });
     });
+  });
+}
+
+/** The audio of a composed MP4 as its own M4A (AAC copied, not re-encoded): what the transcription engine gets. */
+export function extractAudio(ffmpegPath: string, mp4: string, outFile: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    ffmpeg(mp4)
+      .setFfmpegPath(ffmpegPath)
+      .outputOptions(['-vn', '-map', '0:a:0', '-c:a', 'copy', '-movflags', '+faststart'])
+      .format('ipod')
+      .output(outFile)
+      .on('end', () => resolve())
+      .on('error', (error: Error) => reject(error))
+      .run();
   });
 }

@@ -22,6 +22,8 @@ export interface RecordingCapturePort {
 
 export interface RecordingJob {
   recording_id: string;
+  /** Transcription: the attempt this job is (1 when absent). */
+  attempt?: number;
 }
 
 /** Composition of the raw tracks into the MP4 (after stop). */

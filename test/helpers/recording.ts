@@ -48,3 +48,30 @@ export async function publisher(t: Test, answer: { signaling_url: string; signal
   await peer.sendConnected();
   return peer;
 }
+
+/** The mean luma (0..255) of a region of the frame at `atSeconds` of a video file. */
+export async function regionLuma(file: string, atSeconds: number, region: { x: number; y: number; w: number; h: number }): Promise<number> {
+  const { stderr } = await run('ffmpeg', [
+    '-v', 'info', '-ss', atSeconds.toFixed(3), '-i', file, '-frames:v', '1',
+    '-vf', `crop=${region.w}:${region.h}:${region.x}:${region.y},signalstats,metadata=print:key=lavfi.signalstats.YAVG`,
+    '-f', 'null', '-',
+  ]);
+  const match = /lavfi\.signalstats\.YAVG=([\d.]+)/.exec(stderr);
+  if (!match) throw new Error(`no YAVG for ${file} at ${atSeconds}s: ${stderr.slice(-300)}`);
+  return Number(match[1]);
+}
+
+/** Seconds of media ffprobe reads in a (possibly still growing) Matroska file; 0 while it has none. */
+export async function capturedSeconds(file: string): Promise<number> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file]).catch(() => ({ stdout: '' }));
+  const times = stdout.split('\n').map(Number).filter((n) => Number.isFinite(n) && n > 0);
+  return times.length === 0 ? 0 : Math.max(...times) - Math.min(...times);
+}
+
+export async function download(url: string, file: string): Promise<Headers> {
+  const { writeFile } = await import('node:fs/promises');
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`download ${response.status}`);
+  await writeFile(file, Buffer.from(await response.arrayBuffer()));
+  return response.headers;
+}
