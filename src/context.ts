@@ -47,6 +47,9 @@ import { CapturePorts } from './recording/ports-allocator.ts';
 import { RecordingPipeline } from './recording/pipeline.ts';
 import { RECORDING_COMPOSE, RECORDING_TRANSCRIBE, RECORDING_UPLOAD } from './recording/ports.ts';
 
+/** How often the recording spool's size is checked against its cap while recordings run. */
+const SPOOL_CHECK_MS = 2000;
+
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
   config: Readonly<Config>;
@@ -215,6 +218,17 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     recordings.attachCapture(capture);
     sfu.on('trackpublished', ({ callId, ...track }) => capture.trackPublished(callId, track));
     sfu.on('trackunpublished', ({ callId, producerId }) => capture.trackUnpublished(callId, producerId));
+    // The spool's cap (recording.spool_max_bytes) also holds while recording: running recordings stop when it is reached.
+    const spoolWatch = setInterval(() => {
+      const active = capture.active;
+      if (active.length === 0) return;
+      void spool
+        .full()
+        .then((full) => (full ? recordings.stopForFullSpool(active) : undefined))
+        .catch((error: unknown) => logger.warn({ err: error }, 'recording spool check failed'));
+    }, SPOOL_CHECK_MS);
+    spoolWatch.unref();
+    cleanups.push(() => clearInterval(spoolWatch));
     const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox, recordings });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment

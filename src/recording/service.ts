@@ -109,6 +109,16 @@ export class RecordingService {
     return rows.length;
   }
 
+  /** The spool reached recording.spool_max_bytes: running recordings stop (what they captured is composed and uploaded). */
+  async stopForFullSpool(recordingIds: string[]): Promise<void> {
+    for (const id of recordingIds) {
+      const row = await this.row(id);
+      if (row?.status !== 'recording') continue;
+      this.deps.logger.warn({ recordingId: id }, 'recording spool full: stopping the recording');
+      await this.stopRow(row, 'spool_full', null);
+    }
+  }
+
   /** The capture could not start at all (no ffmpeg, no port): the recording fails. */
   async captureFailed(recordingId: string, detail: string): Promise<void> {
     const row = await this.row(recordingId);
