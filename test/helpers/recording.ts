@@ -75,3 +75,23 @@ export async function download(url: string, file: string): Promise<Headers> {
   await writeFile(file, Buffer.from(await response.arrayBuffer()));
   return response.headers;
 }
+
+/** One frame of `file` at `atSeconds` (of its own timeline), through `filter`, as a PNG. */
+export async function frameAt(file: string, atSeconds: number, filter: string, out: string): Promise<string> {
+  await run('ffmpeg', ['-v', 'error', '-y', '-ss', atSeconds.toFixed(3), '-i', file, '-frames:v', '1', '-vf', filter, out]);
+  return out;
+}
+
+/** PSNR (dB) between two images of the same size: higher is more alike. */
+export async function psnr(a: string, b: string): Promise<number> {
+  const { stderr } = await run('ffmpeg', ['-v', 'info', '-i', a, '-i', b, '-lavfi', 'psnr', '-f', 'null', '-']);
+  const match = /average:([\d.]+|inf)/.exec(stderr);
+  if (!match) throw new Error(`no PSNR: ${stderr.slice(-300)}`);
+  return match[1] === 'inf' ? 100 : Number(match[1]);
+}
+
+/** The first timestamp of a media file (ffprobe's format start_time). */
+export async function startTime(file: string): Promise<number> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=start_time', '-of', 'csv=p=0', file]);
+  return Number(stdout.trim()) || 0;
+}

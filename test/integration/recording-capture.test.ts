@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 import { freePortBase } from '../helpers/ports.ts';
 import { eventually } from '../helpers/wait.ts';
-import { ffprobe, publisher, roomCall } from '../helpers/recording.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { download, ffprobe, publisher, regionLuma, roomCall } from '../helpers/recording.ts';
 
 const portBase = await freePortBase(40);
 const server = await startTestServer(t, { recording: { port_range: { min: portBase, max: portBase + 39 }, restart_delay_ms: 200 } });
@@ -66,6 +68,20 @@ t.test('capture: every producer to its own Matroska file, mid-call producers add
   const api = await server.api(`/v1/calls/${call.callId}/recordings`, { token: call.accounts[1]!.token });
   t.equal(api.body.data[0].tracks.length, final.length, 'the API lists every segment');
   t.ok(api.body.data[0].tracks.every((tr: { key: string }) => tr.key.startsWith(`recordings/${call.callId}/`)));
+
+  // The recording still completes, and covers the time outside the gap: Ann's video (the only video:
+  // one tile, the whole canvas) shows in segment 1 and in segment 2, black only in between.
+  const ready = await eventually(() => server.api(`/v1/calls/${call.callId}/recordings`, { token: call.accounts[0]!.token }), (r) => ['ready', 'failed'].includes(r.body.data?.[0]?.status), 120_000);
+  const rec = ready.body.data[0];
+  t.equal(rec.status, 'ready', String(rec.failure_reason));
+  const mp4 = join(mkdtempSync(join(tmpdir(), 'callplane-rec-')), 'r.mp4');
+  await download(rec.media.url, mp4);
+  const whole = { x: 0, y: 0, w: 1280, h: 720 };
+  const inSeg1 = (seg1.offset_ms + (seg1.end_offset_ms! - seg1.offset_ms) / 2) / 1000;
+  const inSeg2 = (seg2.offset_ms + 1500) / 1000;
+  t.ok((await regionLuma(mp4, inSeg1, whole)) > 60, `video before the kill is in the MP4 (t=${inSeg1}s)`);
+  t.ok((await regionLuma(mp4, inSeg2, whole)) > 60, `video after the restart is in the MP4 (t=${inSeg2}s)`);
+  t.same((await ffprobe(mp4)).streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
 });
 
 /** The pid of the ffmpeg writing `file` (its command line names the file). */
