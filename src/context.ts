@@ -214,6 +214,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       ports: new CapturePorts(config.recording.port_range),
       ffmpegPath: config.recording.ffmpeg_path ?? 'ffmpeg',
       restartDelayMs: config.recording.restart_delay_ms,
+      onCaptureFailed: (recordingId, detail) => void recordings.captureFailed(recordingId, detail).catch((error: unknown) => logger.error({ err: error, recordingId }, 'recording a capture failure failed')),
     });
     recordings.attachCapture(capture);
     sfu.on('trackpublished', ({ callId, ...track }) => capture.trackPublished(callId, track));

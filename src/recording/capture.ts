@@ -35,7 +35,12 @@ export interface CaptureDeps {
   restartDelayMs: number;
   /** How long ffmpeg may take to bind its ports before the segment is abandoned (and retried). */
   bindTimeoutMs?: number;
+  /** A recording none of whose tracks could be captured at all (no ffmpeg, no ports): it fails. */
+  onCaptureFailed?: (recordingId: string, detail: string) => void;
 }
+
+/** Segments in a row that never got going (ffmpeg did not start or bind) before a track gives up. */
+const MAX_FAILED_STARTS = 5;
 
 interface ActiveRecording {
   target: CaptureTarget;
@@ -144,19 +149,34 @@ class TrackCapture {
 
   async #loop(): Promise<void> {
     const log = this.deps.logger.child({ recordingId: this.target.recordingId, participantId: this.track.participantId, kind: this.track.kind });
+    let failedStarts = 0;
+    let lastProblem = '';
     for (let segment = 1; !this.#ended; segment++) {
       const outcome = await this.#segment(segment, log).catch((error: unknown) => {
         log.warn({ err: error, segment }, 'capture segment failed');
-        return 'retry' as const;
+        lastProblem = (error as Error).message;
+        return 'failed_start' as const;
       });
       if (outcome === 'track_ended' || this.#ended) return;
+      failedStarts = outcome === 'failed_start' ? failedStarts + 1 : 0;
+      if (failedStarts >= MAX_FAILED_STARTS) {
+        log.error({ attempts: failedStarts, problem: lastProblem }, 'the track could not be captured; giving up on it');
+        await this.#giveUp(lastProblem || 'ffmpeg did not start');
+        return;
+      }
       // ffmpeg died (or could not start) while the track is wanted: a new segment, after a pause.
       await Promise.race([new Promise((resolve) => setTimeout(resolve, this.deps.restartDelayMs).unref()), this.#endSignal]);
     }
   }
 
-  /** One ffmpeg run. 'track_ended': the producer or the recording ended; 'retry': ffmpeg died. */
-  async #segment(segment: number, log: Logger): Promise<'track_ended' | 'retry'> {
+  /** A recording with no segment at all (nothing could be captured) fails; one with media goes on without this track. */
+  async #giveUp(detail: string): Promise<void> {
+    const captured = await this.deps.db.selectFrom('recording_tracks').select('id').where('recording_id', '=', this.target.recordingId).executeTakeFirst();
+    if (!captured) this.deps.onCaptureFailed?.(this.target.recordingId, detail);
+  }
+
+  /** One ffmpeg run. 'track_ended': the producer or the recording ended; 'retry': ffmpeg died; 'failed_start': it never listened. */
+  async #segment(segment: number, log: Logger): Promise<'track_ended' | 'retry' | 'failed_start'> {
     const ports = await this.deps.ports.take();
     let tap: RecordingTap | null = null;
     try {
@@ -170,8 +190,9 @@ class TrackCapture {
       this.#current = { process, tap };
       if (!(await this.#bound(ports, process))) {
         await process.stop(300);
-        log.warn({ segment }, 'ffmpeg did not bind its capture port in time');
-        return 'retry';
+        const exit = await Promise.race([process.exited, Promise.resolve(null)]);
+        log.warn({ segment, stderr: exit?.stderrTail }, 'ffmpeg did not bind its capture port');
+        return 'failed_start';
       }
       // ffmpeg listens: only now does RTP flow, starting with a key frame.
       await tap.resume();

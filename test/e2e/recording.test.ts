@@ -45,14 +45,14 @@ browserTest(t, 'Chromium publishing with recording on: MP4 in S3, second publish
     (await server.ctx.db.selectFrom('recording_tracks').select('file').where('recording_id', '=', id).where('participant_id', '=', participantId).where('kind', '=', kind).executeTakeFirst())?.file;
   const aliceVideo = await waitFor("Alice's video track", () => trackFile(alicePid, 'video'), { timeoutMs: 20_000 });
   await waitFor('4 s of Alice', async () => (await capturedSeconds(join(spool, aliceVideo))) >= 4, { timeoutMs: 30_000 });
-  timeline.alice5s = Date.now();
+  timeline.alice4s = Date.now();
 
   const bobPid = await joinFromRoomList(bob, roomId, 'join-call');
   await waitForPublishing(bob);
   timeline.bobPublishing = Date.now();
   const bobVideo = await waitFor("Bob's video track", () => trackFile(bobPid, 'video'), { timeoutMs: 20_000 });
   await waitFor('4 s of Bob', async () => (await capturedSeconds(join(spool, bobVideo))) >= 4, { timeoutMs: 30_000 });
-  timeline.bob5s = Date.now();
+  timeline.bob4s = Date.now();
   t.equal((await server.api(`/v1/calls/${callId}/recording/stop`, { method: 'POST', token: a.token })).status, 200);
   t.comment(`timeline (ms from start): ${JSON.stringify(Object.fromEntries(Object.entries(timeline).map(([k, v]) => [k, v - timeline.start!])))}`);
 
