@@ -45,6 +45,7 @@ import { Spool } from './recording/spool.ts';
 import { RecordingCapture } from './recording/capture.ts';
 import { CapturePorts } from './recording/ports-allocator.ts';
 import { RecordingPipeline } from './recording/pipeline.ts';
+import { ffmpegTiedToParent } from './recording/ffmpeg.ts';
 import { RECORDING_COMPOSE, RECORDING_TRANSCRIBE, RECORDING_UPLOAD } from './recording/ports.ts';
 
 /** How often the recording spool's size is checked against its cap while recordings run. */
@@ -205,6 +206,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     const spool = new Spool(config.recording.spool_dir!, config.recording.spool_max_bytes);
     const recordings = new RecordingService({ db, clock, logger: logger.child({ component: 'recording' }), rooms, settings, events: outbox, jobs, storage, urlTtlSeconds: config.recording.url_ttl_seconds, spool });
+    const ffmpegPath = await ffmpegTiedToParent(config.recording.ffmpeg_path ?? 'ffmpeg', join(config.data_dir, 'bin'));
     const capture = new RecordingCapture({
       db,
       clock,
@@ -212,7 +214,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       media: sfu,
       spool,
       ports: new CapturePorts(config.recording.port_range),
-      ffmpegPath: config.recording.ffmpeg_path ?? 'ffmpeg',
+      ffmpegPath,
       restartDelayMs: config.recording.restart_delay_ms,
       onCaptureFailed: (recordingId, detail) => void recordings.captureFailed(recordingId, detail).catch((error: unknown) => logger.error({ err: error, recordingId }, 'recording a capture failure failed')),
     });
@@ -292,7 +294,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const tasks = new TaskRegistry();
     tasks.register(BILLING_TICK, (job) => paidCallEvents.tick(job));
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
-    const pipeline = new RecordingPipeline({ db, clock, logger: logger.child({ component: 'recording' }), jobs, storage, spool, capture, recordings, config: config.recording });
+    const pipeline = new RecordingPipeline({ db, clock, logger: logger.child({ component: 'recording' }), jobs, storage, spool, capture, recordings, config: { ...config.recording, ffmpeg_path: ffmpegPath } });
     tasks.register(RECORDING_COMPOSE, (job) => pipeline.compose(job));
     tasks.register(RECORDING_TRANSCRIBE, (job) => pipeline.transcribe(job));
     tasks.register(RECORDING_UPLOAD, (job) => pipeline.upload(job));

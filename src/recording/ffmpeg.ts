@@ -152,3 +152,19 @@ export function extractAudio(ffmpegPath: string, mp4: string, outFile: string): 
       .run();
   });
 }
+
+/**
+ * ffmpeg processes must not outlive a server that was killed (they would hold their ports and
+ * files): when util-linux's setpriv is there, ffmpeg runs through a wrapper that gives it
+ * PDEATHSIG=KILL (it dies with its parent). Returns the path fluent-ffmpeg should run.
+ */
+export async function ffmpegTiedToParent(ffmpegPath: string, dir: string): Promise<string> {
+  const { access, mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const setpriv = '/usr/bin/setpriv';
+  if (!(await access(setpriv).then(() => true, () => false))) return ffmpegPath;
+  await mkdir(dir, { recursive: true });
+  const wrapper = join(dir, 'ffmpeg');
+  await writeFile(wrapper, `#!/bin/sh\nexec ${setpriv} --pdeathsig KILL -- ${JSON.stringify(ffmpegPath)} "$@"\n`, { mode: 0o755 });
+  return wrapper;
+}
