@@ -43,6 +43,16 @@ import { loadOrCreateSecretFile } from './shared/secrets.ts';
 import { newId } from './shared/ids.ts';
 import { BroadcastService, CHAT_BROADCAST, ChatService, ChatSinkRelay, FollowService, UploadService } from './chat/index.ts';
 import { PaidLiveCalls } from './calls/paid/live-calls.ts';
+import { RecordingService } from './recording/service.ts';
+import { Spool } from './recording/spool.ts';
+import { RecordingCapture } from './recording/capture.ts';
+import { CapturePorts } from './recording/ports-allocator.ts';
+import { RecordingPipeline } from './recording/pipeline.ts';
+import { ffmpegTiedToParent } from './recording/ffmpeg.ts';
+import { RECORDING_COMPOSE, RECORDING_TRANSCRIBE, RECORDING_UPLOAD } from './recording/ports.ts';
+
+/** How often the recording spool's size is checked against its cap while recordings run. */
+const SPOOL_CHECK_MS = 2000;
 
 /** Every long-lived service, built in one place from config. Transports receive what they need from here. */
 export interface AppContext {
@@ -100,6 +110,12 @@ export interface AppContext {
   broadcasts: BroadcastService;
   /** Domain → chat sockets; the chat socket transport attaches itself at start-up. */
   chatSink: ChatSinkRelay;
+  /** Recordings of calls (docs/recording.md): lifecycle, capture, composition, uploads, transcripts. */
+  recordings: RecordingService;
+  /** The live capture of recordings (ffmpeg per track). */
+  recordingCapture: RecordingCapture;
+  /** Where recordings wait until storage confirmed them. */
+  spool: Spool;
   /** Set by the HTTP layer once it listens; storage signs local URLs against it. */
   publicBaseUrl: { value: string };
   close(): Promise<void>;
@@ -180,7 +196,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const media = await WorkerPool.create(config.media, { logger, metrics: createMediaMetrics(registry) });
     cleanups.push(() => media.close());
     const sfu = new SfuRegistry({ pool: media, logger, calls: config.calls, iceServers: (identity) => turn.iceServers(identity.participantId), emptyCalls: 'report' });
-    cleanups.push(() => sfu.close()); // before the pool: calls end cleanly, then workers stop
+    const sfuCleanup = (): Promise<void> => sfu.close();
+    cleanups.push(sfuCleanup); // before the pool: calls end cleanly, then workers stop
     const jobs = new SqlJobQueue();
     const webhooks = config.webhooks;
     const outbox = new WebhookOutbox({ clock, jobs, logger, maxBodyBytes: webhooks.max_body_bytes });
@@ -202,7 +219,35 @@ export async function createContext(config: Readonly<Config>, overrides: Context
         maxResponseBytes: webhooks.max_body_bytes,
       },
     });
-    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox });
+    const spool = new Spool(config.recording.spool_dir!, config.recording.spool_max_bytes);
+    const recordings = new RecordingService({ db, clock, logger: logger.child({ component: 'recording' }), rooms, settings, events: outbox, jobs, storage, urlTtlSeconds: config.recording.url_ttl_seconds, spool });
+    const ffmpegPath = await ffmpegTiedToParent(config.recording.ffmpeg_path ?? 'ffmpeg', join(config.data_dir, 'bin'));
+    const capture = new RecordingCapture({
+      db,
+      clock,
+      logger: logger.child({ component: 'recording' }),
+      media: sfu,
+      spool,
+      ports: new CapturePorts(config.recording.port_range),
+      ffmpegPath,
+      restartDelayMs: config.recording.restart_delay_ms,
+      onCaptureFailed: (recordingId, detail) => void recordings.captureFailed(recordingId, detail).catch((error: unknown) => logger.error({ err: error, recordingId }, 'recording a capture failure failed')),
+    });
+    recordings.attachCapture(capture);
+    sfu.on('trackpublished', ({ callId, ...track }) => capture.trackPublished(callId, track));
+    sfu.on('trackunpublished', ({ callId, producerId }) => capture.trackUnpublished(callId, producerId));
+    // The spool's cap (recording.spool_max_bytes) also holds while recording: running recordings stop when it is reached.
+    const spoolWatch = setInterval(() => {
+      const active = capture.active;
+      if (active.length === 0) return;
+      void spool
+        .full()
+        .then((full) => (full ? recordings.stopForFullSpool(active) : undefined))
+        .catch((error: unknown) => logger.warn({ err: error }, 'recording spool check failed'));
+    }, SPOOL_CHECK_MS);
+    spoolWatch.unref();
+    cleanups.push(() => clearInterval(spoolWatch));
+    const roomCalls = new CallService({ db, clock, logger, rooms, tokens: signalingTokens, turn, media: sfu, notifier: userNotifier, events: outbox, recordings });
 
     // The in-process test provider keeps its holds in PostgreSQL on connections of its own: the payment
     // outbox holds a connection while it asks the provider, so a shared pool could starve it.
@@ -241,6 +286,22 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), directCalls]);
     const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
     wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
+    // A call's end stops its recording (a shutdown too: what was captured is composed at the next start).
+    const recordingStops = new Set<Promise<void>>();
+    sfu.on('callclosed', ({ callId, reason }) => {
+      const stopping = recordings
+        .callEnded(callId, reason === 'server shutting down' ? 'shutdown' : 'call_ended')
+        .catch((error: unknown) => logger.error({ err: error, callId }, 'stopping the recording of an ended call failed'))
+        .finally(() => recordingStops.delete(stopping));
+      recordingStops.add(stopping);
+    });
+    // After the SFU closed (cleanups run in reverse): the stops it caused are recorded before the database closes.
+    // Graceful shutdown: the SFU's close stops every recording (shutdown), its recorders finish their
+    // files; this waits for that, before storage and the database close.
+    cleanups.splice(cleanups.indexOf(sfuCleanup), 0, async () => {
+      await Promise.all([...recordingStops]);
+      await capture.stopAll();
+    });
 
     const chatSink = new ChatSinkRelay();
     const chatUploads = new UploadService({
@@ -256,6 +317,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
 
     // Before any job runs: gaps are opened for calls the restart cut off, so that a window boundary
     // that fell due while the server was down waits for the gap's outcome instead of capturing.
+    await recordings.reconcile();
     await reconcileBilling({ db, clock, logger, engine: billing, jobs, openMediaGap: (callId, at) => paidCallEvents.openGap(callId, at) });
     // Every module registers its tasks here, before the runner starts.
     const tasks = new TaskRegistry();
@@ -263,6 +325,10 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     tasks.register(BILLING_PAYMENT, async (job) => void (await paymentOps.run(job.key)));
     tasks.register(CHAT_BROADCAST, (job) => broadcasts.deliver(job.broadcastId));
     tasks.register(VIDEOCHAT_EXPIRE, (job) => videochat.expire(job.requestId));
+    const pipeline = new RecordingPipeline({ db, clock, logger: logger.child({ component: 'recording' }), jobs, storage, spool, capture, recordings, config: { ...config.recording, ffmpeg_path: ffmpegPath } });
+    tasks.register(RECORDING_COMPOSE, (job) => pipeline.compose(job));
+    tasks.register(RECORDING_TRANSCRIBE, (job) => pipeline.transcribe(job));
+    tasks.register(RECORDING_UPLOAD, (job) => pipeline.upload(job));
     const runner = await startJobRunner({
       pgPool: jobPool,
       concurrency: config.jobs.concurrency,
@@ -319,6 +385,9 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       videochat,
       webhookEndpoints,
       webhookDeliverer,
+      recordings,
+      recordingCapture: capture,
+      spool,
       sfu,
       calls,
       roomCalls,

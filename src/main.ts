@@ -13,6 +13,7 @@ import { userRoutes } from './http/routes/users.ts';
 import { storageRoutes } from './http/routes/storage.ts';
 import { webRoutes } from './http/routes/web.ts';
 import { callRoutes, roomRoutes } from './http/routes/calls.ts';
+import { recordingRoutes } from './http/routes/recordings.ts';
 import { linkRoutes } from './http/routes/links.ts';
 import { webhookRoutes } from './http/routes/webhooks.ts';
 import { webhookEndpointRoutes } from './http/routes/webhook-endpoints.ts';
@@ -82,6 +83,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...userRoutes({ users: ctx.users, tokens: ctx.tokens }),
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
     ...callRoutes({ calls: ctx.calls, roomCalls: ctx.roomCalls, paid: ctx.paidCalls }),
+    ...recordingRoutes({ recordings: ctx.recordings }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
     ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
     ...webhookEndpointRoutes({ endpoints: ctx.webhookEndpoints }),

@@ -7,6 +7,7 @@ import type { Tx } from '../db/database.ts';
 import type { RecordedEvent } from '../protocol/webhooks.ts';
 import { AppError } from '../shared/errors.ts';
 import type { ParticipantMedia } from '../sfu/types.ts';
+import type { RecordingDto } from '../recording/dto.ts';
 
 export type { ParticipantMedia };
 
@@ -79,4 +80,9 @@ export class UserNotifierRelay implements UserNotifier {
 export interface EventOutbox {
   /** `once`: only if the call has no event of this type yet. False when it had one. */
   record(tx: Tx, event: RecordedEvent, options?: { once?: boolean }): Promise<boolean>;
+}
+
+/** A call's recordings as GET /v1/calls/{id} shows them (implemented by recording/; docs/api.md, "Recording"). */
+export interface CallRecordingsPort {
+  forCall(callId: string): Promise<RecordingDto[]>;
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.ts';
 import { apiKeyPath } from '../identity/keys.ts';
 import { workerBinFor } from '../media/worker-pool.ts';
 import { createStorage } from '../storage/index.ts';
+import { Spool } from '../recording/spool.ts';
 import { loadUws } from '../http/uws.ts';
 import { restCredential } from '../turn/credentials.ts';
 import { probeAllocation, stunBinding } from '../turn/probe.ts';
@@ -129,7 +130,7 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
   }
 
   try {
-    const { stdout } = await run('ffmpeg', ['-hide_banner', '-version'], { timeout: 5000 });
+    const { stdout } = await run(config.recording.ffmpeg_path ?? 'ffmpeg', ['-hide_banner', '-version'], { timeout: 5000 });
     add('ffmpeg', true, stdout.split('\n')[0] ?? 'found');
   } catch {
     add('ffmpeg', false, 'not found on PATH (apt-get install ffmpeg)');
@@ -171,6 +172,16 @@ export async function runDoctor(config: Readonly<Config>): Promise<DoctorLine[]>
     add('storage', result.ok, `${config.storage.driver}: ${result.detail}`);
   } catch (error) {
     add('storage', false, `${config.storage.driver}: ${(error as Error).message}`);
+  }
+
+  // The recording spool (docs/recording.md, "Spool"): files waiting for storage, against recording.spool_max_bytes.
+  try {
+    const spool = new Spool(config.recording.spool_dir!, config.recording.spool_max_bytes);
+    const usage = await spool.usage();
+    const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+    add('recording spool', usage.bytes < spool.maxBytes, `${spool.dir}: ${mib(usage.bytes)} of ${mib(spool.maxBytes)}, ${usage.recordings} recording(s) waiting for storage${usage.bytes >= spool.maxBytes ? ' (full: new recordings are refused)' : ''}`);
+  } catch (error) {
+    add('recording spool', false, `${config.recording.spool_dir}: ${(error as Error).message}`);
   }
 
   add(...(await turnCheck(config)));

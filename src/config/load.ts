@@ -196,6 +196,12 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
   if ((config.turn.tls_cert_file === null) !== (config.turn.tls_key_file === null)) {
     semantic.push('turn.tls_cert_file, turn.tls_key_file: set both or neither');
   }
+  if (config.recording.port_range.max - config.recording.port_range.min + 1 < 4) {
+    semantic.push('recording.port_range: needs at least 4 ports (min..max), 4 per recorded track');
+  }
+  if (config.recording.upload_retry_initial_ms > config.recording.upload_retry_max_ms) {
+    semantic.push('recording.upload_retry_initial_ms: must not exceed recording.upload_retry_max_ms');
+  }
   if (semantic.length > 0) throw new ConfigError(semantic);
 
   const dataDir = isAbsolute(config.data_dir) ? config.data_dir : resolve(cwd, config.data_dir);
@@ -204,6 +210,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     data_dir: dataDir,
     media: { ...config.media, workers: config.media.workers === 0 ? cpus().length : config.media.workers },
     storage: { ...config.storage, local_dir: config.storage.local_dir ? resolve(cwd, config.storage.local_dir) : join(dataDir, 'storage') },
+    recording: { ...config.recording, spool_dir: config.recording.spool_dir ? resolve(cwd, config.recording.spool_dir) : join(dataDir, 'spool') },
     // Only now, with every layer merged, is it known whether demo.enabled was set at all (null: not).
     demo: resolveDemo(config.demo.enabled, config.http, config.payments),
   };

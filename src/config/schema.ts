@@ -237,6 +237,51 @@ export const ChatConfigSchema = Type.Object(
   closed,
 );
 
+/** Recording (docs/recording.md): capture ports, the spool, composition, uploads, transcription. */
+export const RecordingConfigSchema = Type.Object(
+  {
+    /** 127.0.0.1 UDP ports of the capture: ffmpeg's RTP and RTCP ports and mediasoup's PlainTransport port, 4 per track. */
+    port_range: Type.Object({ min: Type.Integer({ minimum: 1024, maximum: 65535 }), max: Type.Integer({ minimum: 1024, maximum: 65535 }) }, closed),
+    /** Where raw tracks and composed files wait until storage confirmed them. null: <data_dir>/spool. */
+    spool_dir: NullableString,
+    /** No new recording starts (and running ones stop) while the spool holds this many bytes. */
+    spool_max_bytes: Type.Integer({ minimum: 1024 * 1024 }),
+    /** Lifetime of the signed download URLs in GET /v1/calls/{id}/recordings. */
+    url_ttl_seconds: Type.Integer({ minimum: 1, maximum: 7 * 24 * 3600 }),
+    /** ffmpeg and ffprobe binaries; null: from PATH (Debian's ffmpeg package). */
+    ffmpeg_path: NullableString,
+    ffprobe_path: NullableString,
+    /** A capture ffmpeg that died is restarted after this delay, as a new segment. */
+    restart_delay_ms: Type.Integer({ minimum: 0, maximum: 60000 }),
+    /** Uploads that fail (storage down) are retried from this delay, doubling up to retry_max_ms. */
+    upload_retry_initial_ms: Type.Integer({ minimum: 100 }),
+    upload_retry_max_ms: Type.Integer({ minimum: 100 }),
+    compose: Type.Object(
+      {
+        width: Type.Integer({ minimum: 16, maximum: 3840, multipleOf: 2 }),
+        height: Type.Integer({ minimum: 16, maximum: 2160, multipleOf: 2 }),
+        fps: Type.Integer({ minimum: 1, maximum: 60 }),
+        /** x264 preset: faster presets use less CPU for a bigger file. */
+        preset: Type.Union(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium'].map((p) => Type.Literal(p))),
+        crf: Type.Integer({ minimum: 0, maximum: 51 }),
+        audio_bitrate_kbps: Type.Integer({ minimum: 16, maximum: 512 }),
+      },
+      closed,
+    ),
+    transcription: Type.Object(
+      {
+        /** An endpoint speaking the OpenAI audio transcription API (POST multipart file + model); null: transcripts fail with not_configured. */
+        url: NullableString,
+        api_key: NullableString,
+        model: Type.String({ minLength: 1 }),
+        timeout_ms: Type.Integer({ minimum: 1000 }),
+      },
+      closed,
+    ),
+  },
+  closed,
+);
+
 /**
  * Testing and demos only: time runs `scale` times faster than the wall clock (from `anchor`, so a
  * restarted process continues the same timeline). Billing windows, timeouts and token lifetimes all follow it.
@@ -273,6 +318,7 @@ export const ConfigSchema = Type.Object(
     jobs: JobsConfigSchema,
     webhooks: WebhooksConfigSchema,
     chat: ChatConfigSchema,
+    recording: RecordingConfigSchema,
     clock: ClockConfigSchema,
     log: LogConfigSchema,
     shutdown_grace_seconds: Type.Integer({ minimum: 0, maximum: 600 }),
@@ -297,5 +343,6 @@ export type PaymentsConfig = Static<typeof PaymentsConfigSchema>;
 export type JobsConfig = Static<typeof JobsConfigSchema>;
 export type WebhooksConfig = Static<typeof WebhooksConfigSchema>;
 export type ChatConfig = Static<typeof ChatConfigSchema>;
+export type RecordingConfig = Static<typeof RecordingConfigSchema>;
 export type ClockConfig = Static<typeof ClockConfigSchema>;
 export type LogConfig = Static<typeof LogConfigSchema>;

@@ -9,6 +9,7 @@ import * as m0006 from './migrations/0006_call_status.ts';
 import * as m0007 from './migrations/0007_webhooks.ts';
 import * as m0008 from './migrations/0008_chat.ts';
 import * as m0009 from './migrations/0009_videochat.ts';
+import * as m0010 from './migrations/0010_recordings.ts';
 
 /** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
 const migrations: Record<string, Migration> = {
@@ -21,6 +22,7 @@ const migrations: Record<string, Migration> = {
   '0007_webhooks': m0007,
   '0008_chat': m0008,
   '0009_videochat': m0009,
+  '0010_recordings': m0010,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -344,6 +344,66 @@ export interface CallSharedSecretsTable {
   secret: string;
 }
 
+// ---- recordings (src/recording/, docs/recording.md) --------------------------------------
+
+export const RECORDING_STATUSES = ['recording', 'processing', 'ready', 'failed'] as const;
+export type RecordingStatus = (typeof RECORDING_STATUSES)[number];
+export type TranscriptStatus = 'pending' | 'running' | 'ready' | 'failed';
+type BigIntColumn = ColumnType<string | null, number | string | null | undefined, number | string | null>;
+
+export interface RecordingsTable {
+  id: string;
+  call_id: string;
+  status: RecordingStatus;
+  audio: boolean;
+  video: boolean;
+  started_by: string | null;
+  started_at: Timestamp;
+  ended_at: Timestamp | null;
+  /** Why capture stopped: stopped (the API), call_ended, shutdown, server_restarted. */
+  stop_reason: string | null;
+  failure_reason: string | null;
+  /** The composed file is complete in the spool (composition is not redone after this). */
+  composed_at: Timestamp | null;
+  media_key: string | null;
+  media_content_type: string | null;
+  media_size_bytes: BigIntColumn;
+  media_duration_ms: number | null;
+  /** Storage confirmed every file of the recording (the spool copy may go). */
+  media_uploaded_at: Timestamp | null;
+  upload_attempts: ColumnType<number, number | undefined, number>;
+  last_upload_error: string | null;
+  /** null when no transcript was asked for. */
+  transcript_status: TranscriptStatus | null;
+  transcript_text: string | null;
+  transcript_error: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface RecordingTracksTable {
+  id: string;
+  recording_id: string;
+  participant_id: string;
+  producer_id: string;
+  kind: 'audio' | 'video';
+  /** 1 for the first capture of the producer, 2... after ffmpeg was restarted. */
+  segment: number;
+  /** The RTP codec's MIME type (video/VP8, audio/opus...). */
+  codec: string;
+  offset_ms: number;
+  end_offset_ms: number | null;
+  /** Path of the raw file, relative to the recording's spool directory. */
+  file: string;
+  key: string;
+  size_bytes: BigIntColumn;
+  uploaded_at: Timestamp | null;
+  created_at: CreatedAt;
+}
+
+export type RecordingRow = Selectable<RecordingsTable>;
+export type RecordingTrackRow = Selectable<RecordingTracksTable>;
+
 export interface DB extends ChatTables {
   users: UsersTable;
   idempotency_keys: IdempotencyKeysTable;
@@ -364,6 +424,8 @@ export interface DB extends ChatTables {
   webhook_deliveries: WebhookDeliveriesTable;
   videochat_requests: VideochatRequestsTable;
   call_shared_secrets: CallSharedSecretsTable;
+  recordings: RecordingsTable;
+  recording_tracks: RecordingTracksTable;
 }
 
 export type CallRow = Selectable<CallsTable>;

@@ -357,6 +357,8 @@ export class WorkerPool extends SafeEmitter<WorkerPoolEvents> implements MediaMe
         slot.producers.add(producer.id);
         producer.observer.once('close', () => slot.producers.delete(producer.id));
       });
+      // Recording taps (sfu/recording-tap.ts) consume every producer, but serve no subscriber: not counted.
+      if ((transport.appData as { recording?: unknown }).recording === true) return;
       transport.observer.on('newconsumer', (consumer) => {
         slot.consumers.add(consumer.id);
         consumer.observer.once('close', () => slot.consumers.delete(consumer.id));

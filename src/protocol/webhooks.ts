@@ -54,8 +54,17 @@ export const WEBHOOK_EVENT_SCHEMAS = {
   'participant.left': Type.Object({ ...ParticipantFields, reason: Type.String() }),
   'track.published': Type.Object(TrackFields),
   'track.unpublished': Type.Object(TrackFields),
-  'recording.started': Type.Object({ ...CallId, recording_id: Type.String() }),
-  'recording.finished': Type.Object({ ...CallId, recording_id: Type.String() }),
+  'recording.started': Type.Object({ ...CallId, recording_id: Type.String(), audio: Type.Boolean(), video: Type.Boolean(), started_at: Time }),
+  'recording.finished': Type.Object({
+    ...CallId,
+    recording_id: Type.String(),
+    /** recordings/<call_id>/<timestamp>.mp4 in the configured storage. */
+    media_key: Type.String(),
+    content_type: Type.String(),
+    duration_seconds: Type.Number({ minimum: 0 }),
+    /** null when no transcript was asked for; the text is here until room chat carries it (docs/recording.md). */
+    transcript: Type.Union([Type.Object({ status: Type.String(), text: Type.Optional(Type.String()) }), Type.Null()]),
+  }),
   'recording.failed': Type.Object({ ...CallId, recording_id: Type.String(), reason: Type.String() }),
   'billing.hold_placed': Type.Object({ ...HoldFields, hold_id: Type.String() }),
   'billing.hold_failed': Type.Object({ ...HoldFields, decline_code: Type.String() }),

@@ -13,3 +13,4 @@ export type {
   SfuRegistryEvents,
   TransportConnectedEvent,
 } from './types.ts';
+export type { RecordableTrack, RecordingTap, RecordingTapPorts, TapCodec } from './recording-tap.ts';

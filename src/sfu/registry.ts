@@ -6,6 +6,7 @@ import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 
 import type { Peer } from './peer.ts';
+import { openRecordingTap, recordableTracks, type RecordableTrack, type RecordingTap, type RecordingTapPorts } from './recording-tap.ts';
 import { handlers, type RequestContext } from './requests.ts';
 import { CallSession } from './session.ts';
 import type { DtlsState, IceServersFor, ParticipantIdentity, ParticipantMedia, PeerConnection, PeerSink, SfuRegistryEvents } from './types.ts';
@@ -132,6 +133,19 @@ export class SfuRegistry extends SafeEmitter<SfuRegistryEvents> {
   /** audio_on / video_on per participant, from live producers (paused counts as off). */
   participantMedia(callId: string): Map<string, ParticipantMedia> {
     return this.#sessions.get(callId)?.participantMedia() ?? new Map();
+  }
+
+  /** The call's live producers, for a recorder (docs/recording.md). */
+  recordableTracks(callId: string): RecordableTrack[] {
+    const session = this.#sessions.get(callId);
+    return session && !session.closed ? recordableTracks(session) : [];
+  }
+
+  /** Consumes one producer into a PlainTransport on 127.0.0.1 towards a local recorder (paused until resume()). */
+  async openRecordingTap(callId: string, producerId: string, ports: RecordingTapPorts): Promise<RecordingTap> {
+    const session = this.#sessions.get(callId);
+    if (!session || session.closed) throw new AppError('call_ended', 'The call has no live media');
+    return openRecordingTap(session, producerId, ports);
   }
 
   /** Idempotent: every socket is closed with goingAway, every session and router closed. */

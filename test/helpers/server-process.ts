@@ -110,8 +110,8 @@ export class ServerProcess {
     return this.#child !== null && this.#child.exitCode === null;
   }
 
-  /** Starts the process and resolves once /readyz answers 200. */
-  async start(): Promise<void> {
+  /** Starts the process and resolves once /readyz (or `readyPath`: /healthz while a dependency is down) answers 200. */
+  async start(readyPath = '/readyz'): Promise<void> {
     const child = spawn(process.execPath, ['bin/callplane.js', 'serve'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
     this.#stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + String(chunk)).slice(-4000)));
@@ -120,7 +120,7 @@ export class ServerProcess {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`server exited at start (${child.exitCode}): ${this.#stderr}`);
       try {
-        const ready = await fetch(`${this.baseUrl}/readyz`);
+        const ready = await fetch(`${this.baseUrl}${readyPath}`);
         if (ready.status === 200) return;
       } catch {
         // not listening yet

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { CallRow, ParticipantRow } from '../../db/schema.ts';
 import type { ParticipantMedia } from '../ports.ts';
+import { RecordingSchema, type RecordingDto } from '../../recording/dto.ts';
 
 const NullableTime = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 
@@ -29,13 +30,13 @@ export const CallSchema = Type.Object(
     ended_at: NullableTime,
     end_reason: Type.Union([Type.String(), Type.Null()]),
     participants: Type.Array(ParticipantSchema),
-    recordings: Type.Array(Type.Unknown()),
+    recordings: Type.Array(RecordingSchema),
   },
   { title: 'Call' },
 );
 export type CallDto = Static<typeof CallSchema>;
 
-export function toCallDto(call: CallRow, participants: Array<ParticipantRow & { display_name: string }>, media: Map<string, ParticipantMedia>): CallDto {
+export function toCallDto(call: CallRow, participants: Array<ParticipantRow & { display_name: string }>, media: Map<string, ParticipantMedia>, recordings: RecordingDto[] = []): CallDto {
   return {
     id: call.id,
     kind: call.kind,
@@ -61,6 +62,6 @@ export function toCallDto(call: CallRow, participants: Array<ParticipantRow & { 
         audio_on: live?.audio_on ?? false,
       };
     }),
-    recordings: [],
+    recordings,
   };
 }

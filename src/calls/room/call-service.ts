@@ -7,7 +7,7 @@ import { newId } from '../../shared/ids.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../../turn/credentials.ts';
-import { requireUser, type Actor, type CallMediaPort, type EventOutbox, type UserNotifier } from '../ports.ts';
+import { requireUser, type Actor, type CallMediaPort, type CallRecordingsPort, type EventOutbox, type UserNotifier } from '../ports.ts';
 import { endSession } from '../activity.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from '../signaling-tokens.ts';
@@ -43,6 +43,8 @@ export interface CallServiceDeps {
   media: CallMediaPort;
   notifier: UserNotifier;
   events: EventOutbox;
+  /** The call's recordings in its DTO; none when recording is not wired (unit tests). */
+  recordings?: CallRecordingsPort;
 }
 
 const ENDED = 'ended';
@@ -257,7 +259,8 @@ export class CallService {
       .orderBy('call_participants.invited_at')
       .orderBy('call_participants.id')
       .execute();
-    return toCallDto(call, participants, this.deps.media.participantMedia(callId));
+    const recordings = this.deps.recordings ? await this.deps.recordings.forCall(callId) : [];
+    return toCallDto(call, participants, this.deps.media.participantMedia(callId), recordings);
   }
 
   private async notifiedUsers(callId: string): Promise<string[]> {
