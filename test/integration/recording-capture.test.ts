@@ -5,7 +5,7 @@ import { freePortBase } from '../helpers/ports.ts';
 import { eventually } from '../helpers/wait.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { download, ffprobe, publisher, regionLuma, roomCall } from '../helpers/recording.ts';
+import { capturedSeconds, download, ffprobe, publisher, regionLuma, roomCall } from '../helpers/recording.ts';
 
 const portBase = await freePortBase(40);
 const server = await startTestServer(t, { recording: { port_range: { min: portBase, max: portBase + 39 }, restart_delay_ms: 200 } });
@@ -38,7 +38,8 @@ t.test('capture: every producer to its own Matroska file, mid-call producers add
   const videoRow = first.find((r) => r.kind === 'video')!;
   const pidsBefore = server.ctx.recordingCapture.pids(recordingId);
   t.equal(pidsBefore.length, 3, 'one ffmpeg per track');
-  await eventually(() => ffprobe(join(server.ctx.spool.pathFor(recordingId), videoRow.file)).catch(() => null), (p) => (p?.duration ?? 0) > 0.5 || (p?.streams.length ?? 0) > 0, 20_000);
+  // Killed once segment 1 holds 1.5 s of video (a file with only its header would show nothing before the kill).
+  await eventually(() => capturedSeconds(join(server.ctx.spool.pathFor(recordingId), videoRow.file)), (seconds) => seconds >= 1.5, 20_000);
   const videoPid = await videoPidOf(recordingId, videoRow.file);
   process.kill(videoPid, 'SIGKILL');
   const restarted = await eventually(() => tracksOf(recordingId), (rows) => rows.some((r) => r.producer_id === videoRow.producer_id && r.segment === 2), 20_000);
@@ -77,7 +78,8 @@ t.test('capture: every producer to its own Matroska file, mid-call producers add
   const mp4 = join(mkdtempSync(join(tmpdir(), 'callplane-rec-')), 'r.mp4');
   await download(rec.media.url, mp4);
   const whole = { x: 0, y: 0, w: 1280, h: 720 };
-  const inSeg1 = (seg1.offset_ms + (seg1.end_offset_ms! - seg1.offset_ms) / 2) / 1000;
+  // Inside the last 1.5 s of segment 1, which held video when ffmpeg was killed.
+  const inSeg1 = (seg1.end_offset_ms! - 700) / 1000;
   const inSeg2 = (seg2.offset_ms + 1500) / 1000;
   t.ok((await regionLuma(mp4, inSeg1, whole)) > 60, `video before the kill is in the MP4 (t=${inSeg1}s)`);
   t.ok((await regionLuma(mp4, inSeg2, whole)) > 60, `video after the restart is in the MP4 (t=${inSeg2}s)`);
