@@ -16,7 +16,6 @@
 // Prints human lines and a final JSON line. Benchmarks measure; nothing fails on a number.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +24,7 @@ import WebSocket from 'ws';
 import { createDatabase } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
-import { freePortBase } from '../../test/helpers/ports.ts';
+import { freePortBase, freeTcpPort } from '../../test/helpers/ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -44,16 +43,6 @@ const IDLE = Number(values.idle);
 const API_KEY = 'bench-api-key-0123456789';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'callplane-bench-chat-'));
 chmodSync(dir, 0o755); // as root, PostgreSQL runs as the postgres user, which must reach its directory

@@ -1,7 +1,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 
-/** Resource ids are ULIDs: sortable by creation time, as in the seeds. */
+/** Resource ids are ULIDs: sortable by creation time, as every id in the API (docs/api.md). */
 export function newId(): string {
   return ulid();
 }

@@ -1,5 +1,5 @@
 /**
- * The chat WebSocket from the browser (docs/api.md, "Chat WebSocket"): seed 002's frames, with a
+ * The chat WebSocket from the browser (docs/api.md, "Chat WebSocket"): the frames it lists, with a
  * reconnect (backoff) while the page is signed in. Frames sent while it is down are refused, so
  * the caller can fall back to REST.
  */

@@ -50,7 +50,7 @@ browserTest(t, 'two pages chat through the demo panel: unread badge, read receip
   await waitFor('Ben\'s badge to clear', async () => (await benConversation.getAttribute('data-unread')) === '0', { logs: ben.logs });
   t.notOk(await benConversation.getByTestId('unread-badge').isVisible(), 'no badge once read');
   await waitFor('Ana to see the read receipt', async () => (await ana.page.getByTestId('chat-read-state').innerText()) === 'Read', { logs: ana.logs });
-  t.pass('the read receipt reached the sender');
+  t.equal(await ana.page.getByTestId('chat-read-state').innerText(), 'Read', 'the read receipt reached the sender');
 
   // Ben types: Ana sees it.
   await ben.page.getByTestId('chat-input').fill('Here');
@@ -75,8 +75,9 @@ browserTest(t, 'two pages chat through the demo panel: unread badge, read receip
   await ana.page.getByTestId('chat-broadcast-body').fill('Office hours at 3pm');
   await ana.page.getByTestId('chat-broadcast-send').click();
   await waitFor('the broadcast result', async () => (await ana.page.getByTestId('chat-broadcast-result').innerText()) === 'Sent to 1 follower', { logs: ana.logs });
-  await ben.page.locator('[data-testid=chat-message][data-mine=false]').filter({ hasText: 'Office hours at 3pm' }).waitFor({ timeout: 20_000 });
-  t.pass('the broadcast arrived in the open thread');
+  const broadcast = ben.page.locator('[data-testid=chat-message][data-mine=false]').filter({ hasText: 'Office hours at 3pm' });
+  await broadcast.waitFor({ timeout: 20_000 });
+  t.ok(await broadcast.isVisible(), 'the broadcast arrived in the open thread');
   const errors = [...ana.logs, ...ben.logs].filter((line) => line.includes('pageerror'));
   t.same(errors, [], 'no uncaught page errors');
 });

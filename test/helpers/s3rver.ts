@@ -1,6 +1,6 @@
 /**
  * The test S3 server (s3rver) in a child process, with one bucket, for tests of the S3 driver
- * through the whole server. (test/integration/storage-s3.test.ts starts its own the same way.)
+ * (test/integration/storage-s3.test.ts, the chat and recording tests).
  * s3rver lists with continuation tokens encrypted by DES, which OpenSSL 3 offers only through the
  * legacy provider; that flag cannot be turned on inside the test process, so s3rver runs as a child.
  */

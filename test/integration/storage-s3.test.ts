@@ -1,16 +1,10 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { StorageConfig } from '../../src/config/schema.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { createStorage, S3Storage, type ObjectStorage } from '../../src/storage/index.ts';
+import { startS3rver } from '../helpers/s3rver.ts';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'callplane-test';
@@ -23,48 +17,6 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   } catch (err) {
     return err instanceof AppError ? err.code : `not an AppError: ${String(err)}`;
   }
-}
-
-/**
- * s3rver lists with continuation tokens encrypted by DES, which OpenSSL 3 only offers through the legacy
- * provider; that flag cannot be turned on inside the running test process, so s3rver runs as a child.
- */
-async function startS3rver(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'callplane-s3rver-'));
-  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS; // keep the test runner's loaders out of the child
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', dir, '-a', '127.0.0.1', '-p', '0', '-s'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    }
-    await rm(dir, { recursive: true, force: true });
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`s3rver did not report listening within 20s: ${err}`)), 20_000);
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /S3rver listening on [\d.]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited with ${code}: ${err}`));
-    });
-  });
-  return `http://127.0.0.1:${port}`;
 }
 
 function config(endpoint: string, bucket = BUCKET): StorageConfig {
@@ -92,15 +44,7 @@ function countCommands(storage: ObjectStorage): { counts: Map<string, number>; s
   return { counts, stop: () => void storage.client.middlewareStack.remove(name) };
 }
 
-const endpoint = await startS3rver();
-const admin = new S3Client({
-  endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-});
-t.teardown(() => admin.destroy());
-await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
+const { endpoint } = await startS3rver(t, BUCKET);
 
 function open(cfg: StorageConfig = config(endpoint)): ObjectStorage {
   const storage = createStorage(cfg, { signingSecret: 'unused-by-s3-driver', publicBaseUrl: () => 'http://unused' });

@@ -29,7 +29,7 @@ export interface ChatRouteDeps {
   maxMessageChars: number;
 }
 
-/** Chat over REST (docs/api.md, "Chat"); shapes are seed 002's, so single objects are not wrapped. */
+/** Chat over REST (docs/api.md, "Chat"); single objects are answered bare, not wrapped (the chat API's documented shapes). */
 export function chatRoutes(deps: ChatRouteDeps): AnyRoute[] {
   const { chat, uploads, follows, broadcasts } = deps;
   const Body = Type.String({ maxLength: deps.maxMessageChars });
