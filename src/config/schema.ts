@@ -57,6 +57,8 @@ export const MediaConfigSchema = Type.Object(
     listen_ip: Type.String({ minLength: 1 }),
     announced_address: NullableString,
     max_consumers_per_worker: Type.Integer({ minimum: 1 }),
+    /** Least spacing of key-frame requests sent to a video publisher; see docs/architecture.md "Key frames". 0: none. */
+    key_frame_request_delay_ms: Type.Integer({ minimum: 0, maximum: 5000 }),
     worker_log_level: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
     worker_bin: NullableString,
   },

@@ -197,6 +197,11 @@ export class WorkerPool extends SafeEmitter<WorkerPoolEvents> implements MediaMe
     return this.#slots[workerIndex]?.consumers.size ?? 0;
   }
 
+  /** media.key_frame_request_delay_ms, for video producers (mediasoup's keyFrameRequestDelay). */
+  get keyFrameRequestDelayMs(): number {
+    return this.#config.key_frame_request_delay_ms;
+  }
+
   /** Whether worker `workerIndex` is live and below media.max_consumers_per_worker. */
   hasCapacity(workerIndex: number): boolean {
     const slot = this.#slots[workerIndex];

@@ -195,7 +195,14 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
     let producer: types.Producer;
     try {
       producer = await media('produce', () =>
-        entry.transport.produce({ kind, rtpParameters: rtpParameters as unknown as types.RtpParameters, appData: { participantId: peer.participantId, source } }),
+        entry.transport.produce({
+          kind,
+          rtpParameters: rtpParameters as unknown as types.RtpParameters,
+          // Joins close together would each ask this publisher for a key frame; spaced requests are
+          // all honoured (docs/architecture.md "Key frames").
+          ...(kind === 'video' ? { keyFrameRequestDelay: session.keyFrameRequestDelayMs } : {}),
+          appData: { participantId: peer.participantId, source },
+        }),
       );
     } catch (error) {
       if (screenVideo) session.screenProducer = null;

@@ -79,6 +79,11 @@ export class CallSession extends SafeEmitter<CallSessionEvents> {
     return this.#main && !this.#main.closed ? this.#main : null;
   }
 
+  /** Least spacing of key-frame requests to this call's video publishers (see requests.ts `produce`). */
+  get keyFrameRequestDelayMs(): number {
+    return this.#pool.keyFrameRequestDelayMs;
+  }
+
   get connectedCount(): number {
     let n = 0;
     for (const peer of this.peers.values()) if (peer.connected) n++;

@@ -33,11 +33,11 @@ for (const name of ['RTCPeerConnection', 'RTCSessionDescription', 'RTCIceCandida
 }
 
 /**
- * @roamhq/wrtc 0.10.0 crashes (SIGSEGV) when Node tears the process down if an RTCAudioSource is
- * still unfinalized then: its finalizer releases the PeerConnectionFactory through a napi
+ * @roamhq/wrtc 0.10.0 crashes (SIGSEGV or SIGABRT) when Node tears the process down if an
+ * RTCAudioSource, an RTCVideoSource or a peer connection is still unfinalized then: its finalizer releases the PeerConnectionFactory through a napi
  * reference that the environment's cleanup already deleted (napi_reference_unref from
  * PeerConnectionFactory::Release, under node::Environment::RunCleanup). A process that ends with
- * process.exit() skips that cleanup. So once a tone source exists, the last thing the process
+ * process.exit() skips that cleanup. So once a peer connects, the last thing the process
  * does on 'exit' is process.exit(code), after running the 'exit' listeners added after this one
  * (an exit() inside 'exit' would skip them).
  */
@@ -185,6 +185,7 @@ export class NodePeer {
    * Rejects (and cleans up) when the server refuses the token or set-up fails.
    */
   static async connect(options: NodePeerOptions): Promise<NodePeer> {
+    installExitGuard();
     const peer = new NodePeer(options);
     try {
       await peer.#setUp();

@@ -78,7 +78,7 @@ export async function startSignaling(t: Test, opts: { workers?: number; media?: 
   const logger = silentLogger();
   const workers = opts.workers ?? 1;
   const pool = await WorkerPool.create(
-    { workers, port_base: await freePortBase(workers), listen_ip: '127.0.0.1', announced_address: null, max_consumers_per_worker: 500, worker_log_level: 'error', worker_bin: null, ...opts.media },
+    { workers, port_base: await freePortBase(workers), listen_ip: '127.0.0.1', announced_address: null, max_consumers_per_worker: 500, key_frame_request_delay_ms: 310, worker_log_level: 'error', worker_bin: null, ...opts.media },
     { logger },
   );
   const calls: CallsConfig = { empty_timeout_seconds: 30, reconnect_grace_seconds: 30, signaling_token_ttl_seconds: 300, signaling_messages_per_second: 1000, ...opts.calls };

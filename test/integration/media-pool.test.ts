@@ -22,7 +22,7 @@ function mediaConfig(portBase: number, overrides: Partial<MediaConfig> = {}): Me
     port_base: portBase,
     listen_ip: '127.0.0.1',
     announced_address: null,
-    max_consumers_per_worker: 500,
+    max_consumers_per_worker: 500, key_frame_request_delay_ms: 310,
     worker_log_level: 'error',
     worker_bin: null,
     ...overrides,
