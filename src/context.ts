@@ -5,6 +5,7 @@ import { createDatabase, pingDatabase, type Database } from './db/database.ts';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createAuthenticator } from './identity/authenticator.ts';
+import { UserCache } from './identity/user-cache.ts';
 import { loadOrCreateApiKey, loadOrCreateSigningKey, signingKeyPath } from './identity/keys.ts';
 import { TokenService } from './identity/tokens.ts';
 import { UserService } from './identity/users.ts';
@@ -168,7 +169,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     logger.info({ source: apiKey.source }, 'operator API key (send as X-Api-Key)');
     const signingKey = await loadOrCreateSigningKey(signingKeyPath(config.data_dir, config.auth.signing_key_file), config.auth.signing_key_file === null);
     const tokens = new TokenService(signingKey, config.auth, clock);
-    const users = new UserService(db, clock);
+    const users = new UserService(db, clock, new UserCache(db, config.auth.user_cache_ttl_ms));
 
     const publicBaseUrl = { value: config.http.public_url ?? `http://127.0.0.1:${config.http.port}` };
     const urlSigningSecret = await loadOrCreateSecretFile(join(config.data_dir, 'keys', 'url-signing-secret'));
@@ -364,7 +365,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       apiKey,
       tokens,
       users,
-      authenticate: createAuthenticator(apiKey.key, tokens),
+      authenticate: createAuthenticator(apiKey.key, tokens, users.cache),
       media,
       storage,
       urlSigningSecret,

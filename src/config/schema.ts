@@ -46,6 +46,10 @@ export const AuthConfigSchema = Type.Object(
     max_token_ttl_seconds: Type.Integer({ minimum: 60 }),
     signing_key_file: NullableString,
     external_jwks: Type.Union([ExternalJwksSchema, Type.Null()]),
+    /** Verified access tokens kept in memory (LRU), so a repeated token skips the signature check. 0: no cache. */
+    token_cache_size: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+    /** How long a user's row read for authentication and /v1/users/me is reused; other nodes' changes show within it. 0: always read. */
+    user_cache_ttl_ms: Type.Integer({ minimum: 0, maximum: 600_000 }),
   },
   closed,
 );

@@ -10,6 +10,7 @@ import * as m0007 from './migrations/0007_webhooks.ts';
 import * as m0008 from './migrations/0008_chat.ts';
 import * as m0009 from './migrations/0009_videochat.ts';
 import * as m0010 from './migrations/0010_recordings.ts';
+import * as m0011 from './migrations/0011_token_revocation.ts';
 
 /** Migrations are listed in code (not read from disk) so they work the same from source, a bundle or a container. */
 const migrations: Record<string, Migration> = {
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '0008_chat': m0008,
   '0009_videochat': m0009,
   '0010_recordings': m0010,
+  '0011_token_revocation': m0011,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

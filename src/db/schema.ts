@@ -22,6 +22,8 @@ export interface UsersTable {
   stripe_account_id: string | null;
   /** Hosts: false after PUT /v1/hosts/me/availability {available: false}. */
   accepting_calls: ColumnType<boolean, boolean | undefined, boolean>;
+  /** Access tokens of this user issued up to this second are refused (POST /v1/users/{id}/revoke-tokens). */
+  tokens_revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: CreatedAt;
   updated_at: Timestamp;
 }

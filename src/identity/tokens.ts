@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { SignJWT, decodeJwt, jwtVerify, createLocalJWKSet, createRemoteJWKSet, errors as joseErrors, type JWTPayload } from 'jose';
 import type { AuthConfig } from '../config/schema.ts';
 import type { UserRole } from '../db/schema.ts';
@@ -11,6 +12,8 @@ export interface AccessClaims {
   userId: string;
   role: UserRole;
   expiresAt: Date;
+  /** "iat", to the second: tokens issued up to a user's revocation time are refused (Authenticator). */
+  issuedAt: Date;
   /** Narrows what a token may do, e.g. a guest token scoped to one link: "link:<short_code>". */
   scope?: string;
 }
@@ -20,10 +23,17 @@ export interface MintedToken {
   expiresAt: Date;
 }
 
-/** Mints and verifies the server's EdDSA access tokens; optionally also accepts an external IdP's tokens. */
+/**
+ * Mints and verifies the server's EdDSA access tokens; optionally also accepts an external IdP's tokens.
+ * Verified local tokens are kept in a bounded LRU (auth.token_cache_size), so a client that sends
+ * the same token on every request pays the signature check once; an entry is used only while the
+ * token is unexpired by this service's clock. External tokens are always checked against the IdP's
+ * keys (they may rotate). Revocation is checked by the caller on every request, cached or not.
+ */
 export class TokenService {
   private readonly localKeys: ReturnType<typeof createLocalJWKSet>;
   private readonly externalKeys: ReturnType<typeof createRemoteJWKSet> | null;
+  private readonly verified: LRUCache<string, AccessClaims> | null;
 
   constructor(
     private readonly key: SigningKey,
@@ -32,6 +42,12 @@ export class TokenService {
   ) {
     this.localKeys = createLocalJWKSet({ keys: [key.publicJwk] });
     this.externalKeys = config.external_jwks ? createRemoteJWKSet(new URL(config.external_jwks.url), { timeoutDuration: 5000 }) : null;
+    this.verified = config.token_cache_size > 0 ? new LRUCache({ max: config.token_cache_size }) : null;
+  }
+
+  /** Tokens held by the verified-token cache (for metrics and tests). */
+  get cachedTokenCount(): number {
+    return this.verified?.size ?? 0;
   }
 
   get publicJwks(): { keys: unknown[] } {
@@ -60,28 +76,43 @@ export class TokenService {
   /** Verifies a bearer token; any failure is 401 unauthorized with the reason. */
   async verify(token: string): Promise<AccessClaims> {
     const currentDate = this.clock.now();
+    const cached = this.verified?.get(token);
+    if (cached) {
+      if (cached.expiresAt > currentDate) return cached;
+      this.verified!.delete(token); // expired: jwtVerify below says so with the usual error
+    }
     const external = this.config.external_jwks;
     let payload: JWTPayload;
+    let local = false;
     try {
       // The (unverified) issuer only picks which keys to check against; the signature decides.
       if (external && this.externalKeys && claimedIssuer(token) === external.issuer) {
         ({ payload } = await jwtVerify(token, this.externalKeys, { issuer: external.issuer, audience: external.audience, currentDate }));
       } else {
         ({ payload } = await jwtVerify(token, this.localKeys, { issuer: this.config.issuer, algorithms: ['EdDSA'], currentDate }));
+        local = true;
       }
     } catch (error) {
       throw unauthorized(error);
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new AppError('unauthorized', 'Token has no subject');
-    const role = (payload.role ?? 'user') as UserRole;
-    if (!ROLES.includes(role)) throw new AppError('unauthorized', 'Token has an unknown role');
-    return {
-      userId: payload.sub,
-      role,
-      expiresAt: new Date((payload.exp ?? 0) * 1000),
-      ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {}),
-    };
+    const claims = claimsOf(payload);
+    // Only tokens with an expiry are kept: the cache must never outlive what the token allows.
+    if (local && payload.exp !== undefined) this.verified?.set(token, claims);
+    return claims;
   }
+}
+
+function claimsOf(payload: JWTPayload): AccessClaims {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new AppError('unauthorized', 'Token has no subject');
+  const role = (payload.role ?? 'user') as UserRole;
+  if (!ROLES.includes(role)) throw new AppError('unauthorized', 'Token has an unknown role');
+  return Object.freeze({
+    userId: payload.sub,
+    role,
+    expiresAt: new Date((payload.exp ?? 0) * 1000),
+    issuedAt: new Date((payload.iat ?? 0) * 1000),
+    ...(typeof payload.scope === 'string' ? { scope: payload.scope } : {}),
+  });
 }
 
 function claimedIssuer(token: string): string | undefined {

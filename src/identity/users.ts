@@ -7,6 +7,7 @@ import { newId } from '../shared/ids.ts';
 import { formatMoney, parseMoney, CURRENCY_PATTERN } from '../shared/money.ts';
 import type { Clock } from '../shared/clock.ts';
 import { Strict, Ulid, DateTime } from '../shared/schema.ts';
+import { UserCache } from './user-cache.ts';
 
 const Role = Type.Union([Type.Literal('guest'), Type.Literal('user'), Type.Literal('host'), Type.Literal('admin')]);
 const Name = (max: number) => Type.String({ minLength: 1, maxLength: max });
@@ -106,13 +107,42 @@ function columnsFrom(input: UpdateUserInput): UserUpdate {
 
 /** Users: created by the operator's backend (API key) or an admin; guests are created by guest links. */
 export class UserService {
+  /** Rows read for authentication and /v1/users/me (auth.user_cache_ttl_ms); this service keeps it current. */
+  readonly cache: UserCache;
+
   constructor(
     private readonly db: DbHandle,
     private readonly clock: Clock,
-  ) {}
+    cache?: UserCache,
+  ) {
+    this.cache = cache ?? new UserCache(db, 0);
+  }
 
   withDb(db: DbHandle): UserService {
-    return new UserService(db, this.clock);
+    return new UserService(db, this.clock, this.cache);
+  }
+
+  /** The user as GET /v1/users/me shows it: from the cache, which this service invalidates on change. */
+  async current(id: string): Promise<UserRow> {
+    const row = await this.cache.get(id);
+    if (!row) throw new AppError('not_found', `User ${id} not found`);
+    return row;
+  }
+
+  /**
+   * Refuses every access token of the user issued so far (to the second, so a token minted in the
+   * same second as the revocation is refused too). Returns the revocation time.
+   */
+  async revokeTokens(id: string): Promise<Date> {
+    const row = await this.db
+      .updateTable('users')
+      .set({ tokens_revoked_at: this.clock.now() })
+      .where('id', '=', id)
+      .returning('tokens_revoked_at')
+      .executeTakeFirst();
+    this.cache.invalidate(id);
+    if (!row?.tokens_revoked_at) throw new AppError('not_found', `User ${id} not found`);
+    return row.tokens_revoked_at;
   }
 
   async create(input: CreateUserInput): Promise<UserRow> {
@@ -151,6 +181,7 @@ export class UserService {
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
+    this.cache.invalidate(id);
     if (!row) throw new AppError('not_found', `User ${id} not found`);
     return row;
   }

@@ -3,11 +3,12 @@ import type { UserService } from '../../identity/users.ts';
 import { CreateUserBody, UpdateUserBody, UserSchema, toUserDto } from '../../identity/users.ts';
 import type { TokenService } from '../../identity/tokens.ts';
 import { AppError } from '../../shared/errors.ts';
-import { ListEnvelope, PageQuery, Strict, Ulid, paginate } from '../../shared/schema.ts';
+import { DateTime, ListEnvelope, PageQuery, Strict, Ulid, paginate } from '../../shared/schema.ts';
 import { defineRoute, ok, type Principal, type AnyRoute } from '../types.ts';
 
 const UserEnvelope = Type.Object({ user: UserSchema });
 const IdParams = Strict({ id: Ulid });
+const RevocationEnvelope = Type.Object({ user_id: Ulid, tokens_revoked_at: DateTime });
 
 function requireUser(principal: Principal | null): { userId: string } {
   if (!principal || principal.kind !== 'user') throw new AppError('forbidden', 'This endpoint needs a user access token, not the API key');
@@ -49,7 +50,7 @@ export function userRoutes(deps: { users: UserService; tokens: TokenService }): 
       tags: ['users'],
       auth: 'user',
       responses: { 200: { description: 'The current user', schema: UserEnvelope } },
-      handler: async ({ principal }) => ok({ user: toUserDto(await users.get(requireUser(principal).userId)) }),
+      handler: async ({ principal }) => ok({ user: toUserDto(await users.current(requireUser(principal).userId)) }),
     }),
     defineRoute({
       method: 'get',
@@ -71,6 +72,16 @@ export function userRoutes(deps: { users: UserService; tokens: TokenService }): 
       body: UpdateUserBody,
       responses: { 200: { description: 'The updated user', schema: UserEnvelope } },
       handler: async ({ params, body }) => ok({ user: toUserDto(await users.update(params.id, body)) }),
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/users/{id}/revoke-tokens',
+      summary: 'Refuse every access token of a user issued so far (sign out everywhere)',
+      tags: ['users'],
+      auth: 'admin',
+      params: IdParams,
+      responses: { 200: { description: 'When the revocation took effect', schema: RevocationEnvelope } },
+      handler: async ({ params }) => ok({ user_id: params.id, tokens_revoked_at: (await users.revokeTokens(params.id)).toISOString() }),
     }),
     defineRoute({
       method: 'post',
