@@ -1,4 +1,3 @@
-/* eslint-disable @typescript-eslint/no-explicit-any -- REST answers are JSON of many shapes */
 /**
  * Joins close together each ask a video publisher for a key frame. libwebrtc (browsers, and the
  * libwebrtc Node peers here) ignores a request that comes within 300 ms of the previous one, and
