@@ -78,6 +78,7 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
       checks,
       openapi: () => buildOpenApi(http.routeDefinitions, { version: VERSION, ...(config.http.public_url ? { serverUrl: config.http.public_url } : {}) }),
       jwks: () => ctx.tokens.publicJwks,
+      rtpCapabilities: () => ctx.media.routerRtpCapabilities,
       isShuttingDown: () => shuttingDown,
     }),
     ...userRoutes({ users: ctx.users, tokens: ctx.tokens }),

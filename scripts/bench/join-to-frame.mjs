@@ -11,6 +11,15 @@
 // welcome, first decoded frame as seen by getStats (framesDecoded > 0, polled). The joiner leaves
 // after each run. Prints every run, then p50/p95/min/max.
 //
+// Each run also prints where the time went, from the page's own marks (src/web/call.ts timings):
+// POST /join answered, welcome, device loaded, receive transport created, first consume answered,
+// receive transport connected (ICE+DTLS), first resume answered, first frame.
+//
+// --storm N [--interval-ms 300]: N joiner pages (one Chromium, a context each) are signed in first,
+// then click "Join call" one every --interval-ms, without waiting for each other; each reports its
+// click → first frame, and the run prints p50/p95/p99 and failures. This is the case of people
+// joining within a second or two of each other (media.key_frame_request_delay_ms).
+//
 // Runs are spaced by --gap-ms (default 3000). Back-to-back joins (--gap-ms 0) measure something
 // else: the publisher's Chrome ignores a key-frame request (PLI) that comes soon after the previous
 // one, so mediasoup re-asks after its 1 s KeyFrameRetransmissionWaitTime and about half the joins
@@ -21,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { runStorm } from './lib/join-storm.mjs';
 import { CHROMIUM_ARGS } from '../lib/chromium.mjs';
 
 const { values: opts } = parseArgs({
@@ -30,12 +40,15 @@ const { values: opts } = parseArgs({
     'gap-ms': { type: 'string', default: '3000' },
     video: { type: 'string', default: '640x360@30' },
     json: { type: 'string' },
+    storm: { type: 'string' },
+    'interval-ms': { type: 'string', default: '300' },
     chromium: { type: 'string', default: process.env.CALLPLANE_CHROMIUM ?? '/usr/bin/chromium' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
   console.log('usage: node scripts/bench/join-to-frame.mjs [--url URL] [--runs N (>= 10)] [--gap-ms MS] [--video WxH@FPS] [--json FILE] [--chromium PATH]');
+  console.log('       node scripts/bench/join-to-frame.mjs --storm N [--interval-ms 300] [--url URL] [--video WxH@FPS] [--json FILE]');
   process.exit(0);
 }
 const base = opts.url.replace(/\/$/, '');
@@ -84,6 +97,29 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+/** The join's steps, each from the previous mark (click first): [key of the mark, label]. */
+const STEPS = [
+  ['start', 'REST join'],
+  ['welcome', 'welcome'],
+  ['deviceLoaded', 'device load'],
+  ['recvCreated', 'recv transport'],
+  ['consumeAnswered', 'consume'],
+  ['recvConnected', 'ICE+DTLS'],
+  ['resumeAnswered', 'resume'],
+  ['frame', 'first key frame → presented'],
+];
+function stepDurations(marks) {
+  const steps = {};
+  let previous = marks.click;
+  for (const [key] of STEPS) {
+    const at = marks[key];
+    if (typeof at !== 'number') continue;
+    steps[key] = at - previous;
+    previous = Math.max(previous, at);
+  }
+  return steps;
+}
+
 const fmt = (ms) => (ms === null || ms === undefined ? '   -  ' : `${ms.toFixed(0).padStart(5)} ms`);
 
 let publisher = null;
@@ -93,6 +129,11 @@ try {
     await api('GET', '/healthz');
   } catch (error) {
     throw new Error(`no callplane at ${base} (${error.message}); start one with \`npm start\` or pass --url`);
+  }
+  if (opts.storm) {
+    const summary = await runStorm({ base, api, video: opts.video, chromiumPath: opts.chromium, count: Number(opts.storm), intervalMs: Number(opts['interval-ms']) });
+    if (opts.json) writeFileSync(opts.json, `${JSON.stringify({ url: base, video: opts.video, at: new Date().toISOString(), ...summary }, null, 2)}\n`);
+    process.exit(summary.failures > 0 ? 1 : 0);
   }
   const stamp = Date.now().toString(36);
   const host = await api('POST', '/v1/demo/login', { body: { display_name: `bench-publisher-${stamp}` } });
@@ -107,7 +148,7 @@ try {
     publisher.page.evaluate(() => window.callplane.sendTransport?.connectionState === 'connected' && Object.values(window.callplane.producers).some((p) => p.kind === 'video')),
   );
   console.log(`join-to-frame: ${base}, ${runs} runs ${gapMs} ms apart, capture ${opts.video}, publisher ${publisherPid}`);
-  console.log(' run   click→frame   POST join    welcome   stats≥1frame');
+  console.log(' run   click→frame   POST join    welcome   stats≥1frame   | steps: ' + STEPS.map(([, label]) => label).join(' · '));
 
   const results = [];
   for (let run = 1; run <= runs; run++) {
@@ -149,9 +190,10 @@ try {
       joinAnsweredMs: timings.start - timings.click,
       welcomeMs: timings.welcome === undefined ? null : timings.welcome - timings.click,
       statsFrameMs: statsFrameAt - timings.click,
+      steps: stepDurations({ ...timings, frame: timings.firstFrame[publisherPid] }),
     };
     results.push(result);
-    console.log(`${String(run).padStart(4)}   ${fmt(result.clickToFrameMs)}   ${fmt(result.joinAnsweredMs)}   ${fmt(result.welcomeMs)}   ${fmt(result.statsFrameMs)}`);
+    console.log(`${String(run).padStart(4)}   ${fmt(result.clickToFrameMs)}   ${fmt(result.joinAnsweredMs)}   ${fmt(result.welcomeMs)}   ${fmt(result.statsFrameMs)}   | ${STEPS.map(([key]) => fmt(result.steps[key]).trim()).join(' · ')}`);
     await joiner.page.getByTestId('leave').click();
     await waitFor('the joiner to leave', () => joiner.page.evaluate(() => document.body.dataset.state === 'lobby'));
   }
@@ -161,6 +203,12 @@ try {
     const sorted = results.map((r) => r[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
     summary[key] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95), min: sorted[0], max: sorted.at(-1) };
   }
+  const stepP50 = STEPS.map(([key, label]) => {
+    const sorted = results.map((r) => r.steps[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
+    summary[`step_${key}`] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
+    return `${label} ${sorted.length ? percentile(sorted, 50).toFixed(0) : '-'}`;
+  });
+  console.log(`\nsteps, p50 ms: ${stepP50.join(' · ')}`);
   const s = summary.clickToFrameMs;
   console.log(`\njoin → first frame over ${runs} runs: p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`);
   console.log(`  POST join answered p50 ${summary.joinAnsweredMs.p50.toFixed(0)} ms; welcome p50 ${summary.welcomeMs.p50?.toFixed(0)} ms; getStats frame p50 ${summary.statsFrameMs.p50.toFixed(0)} ms`);

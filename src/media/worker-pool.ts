@@ -120,6 +120,7 @@ export class WorkerPool extends SafeEmitter<WorkerPoolEvents> implements MediaMe
   readonly #abort = new AbortController();
   readonly #replacing = new Set<Promise<void>>();
   #closing: Promise<void> | null = null;
+  #rtpCapabilities: types.RtpCapabilities | null = null;
 
   private constructor(config: MediaConfig, deps: WorkerPoolDeps, bin: string) {
     // A listener that throws must not stop a replacement.
@@ -156,9 +157,24 @@ export class WorkerPool extends SafeEmitter<WorkerPoolEvents> implements MediaMe
       await pool.close();
       throw error;
     }
+    try {
+      // Every router gets the same codecs, so one probe router tells every router's capabilities.
+      const probe = await pool.#slots[0]!.worker!.createRouter({ mediaCodecs });
+      pool.#rtpCapabilities = probe.rtpCapabilities;
+      probe.close();
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
     deps.metrics?.attach(pool);
     pool.#logger.info({ workers: pool.#slots.length, portBase: config.port_base, listenIp: config.listen_ip }, 'media workers started');
     return pool;
+  }
+
+  /** The RTP capabilities of every call router (they share one codec list): GET /v1/media/rtp-capabilities. */
+  get routerRtpCapabilities(): types.RtpCapabilities {
+    if (!this.#rtpCapabilities) throw new Error('the media pool has not started');
+    return this.#rtpCapabilities;
   }
 
   get size(): number {

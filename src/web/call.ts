@@ -4,8 +4,9 @@
  * contract of src/protocol/signaling.ts and reconnects (fresh token, same identity) when the
  * server asks or the socket drops.
  */
-import { Device, type types } from 'mediasoup-client';
-import type { MediaKind, MediaSource, NotificationPayloads, PeerInfo, ProducerInfo } from '../protocol/signaling.ts';
+import type { types } from 'mediasoup-client';
+import { deviceFor } from './device.ts';
+import type { MediaKind, MediaSource, NotificationPayloads, PeerInfo, ProducerInfo, ResponsePayloads } from '../protocol/signaling.ts';
 import type { Api, SignalingTicket } from './api.ts';
 import { CloseCode, SignalingClient, type Notification } from './signaling.ts';
 import { decryptReceiver, encryptSender } from './e2ee.ts';
@@ -63,26 +64,6 @@ export interface CallSessionOptions {
 const ENDED_STATUSES = new Set(['ended', 'completed', 'cancelled', 'failed']);
 const RECONNECT_ATTEMPTS = 6;
 
-const CONNECT_WAIT_MS = 10_000;
-
-/** Resolves when `transport` is connected, failed or closed, or after `ms`, whichever comes first. */
-function connected(transport: types.Transport, ms: number): Promise<void> {
-  if (transport.closed || transport.connectionState === 'connected') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      transport.off('connectionstatechange', onState);
-      resolve();
-    };
-    const onState = (state: string): void => {
-      if (state === 'connected' || state === 'failed' || state === 'closed') done();
-    };
-    const timer = setTimeout(done, ms);
-    transport.on('connectionstatechange', onState);
-    transport.observer.once('close', done);
-  });
-}
-
 /** mediasoup-client's parameter shapes cross the wire as plain JSON objects. */
 const asJson = (value: unknown): Record<string, unknown> => value as Record<string, unknown>;
 
@@ -104,8 +85,22 @@ export class CallSession {
   micMuted = false;
   camMuted = false;
   finishedReason: FinishReason | null = null;
-  /** performance.now() marks: start (join began), welcome, and firstFrame per participant (set by the view). */
-  readonly timings: { start: number; welcome?: number; sendConnected?: number; firstFrame: Record<string, number> } = {
+  /**
+   * performance.now() marks of the first connection: start (join began), welcome, device loaded,
+   * receive transport created and connected, first consume answered and first resume answered,
+   * and firstFrame per participant (set by the view). scripts/bench/join-to-frame.mjs reads them.
+   */
+  readonly timings: {
+    start: number;
+    welcome?: number;
+    deviceLoaded?: number;
+    recvCreated?: number;
+    consumeAnswered?: number;
+    recvConnected?: number;
+    resumeAnswered?: number;
+    sendConnected?: number;
+    firstFrame: Record<string, number>;
+  } = {
     start: performance.now(),
     firstFrame: {},
   };
@@ -357,9 +352,13 @@ export class CallSession {
     const others = seen.size;
     this.view.status(others ? `In call with ${others} other${others === 1 ? '' : 's'}` : 'In call, waiting for others');
 
-    const device = await Device.factory();
-    await device.load({ routerRtpCapabilities: welcome.routerRtpCapabilities as types.RtpCapabilities });
+    // The receive transport is asked for while the device loads: the request needs nothing from it.
+    const subscribe = welcome.permissions.canSubscribe !== false;
+    const recvAnswer = subscribe ? this.signal!.request('createTransport', { direction: 'recv' }) : null;
+    recvAnswer?.catch(() => undefined);
+    const device = await deviceFor(welcome.routerRtpCapabilities as types.RtpCapabilities);
     if (epoch !== this.epoch) return;
+    this.timings.deviceLoaded ??= performance.now();
     this.device = device;
 
     const turn = this.ticket.turn_credentials;
@@ -369,8 +368,8 @@ export class CallSession {
         ? [{ urls: turn.urls, username: turn.username, credential: turn.credential }]
         : [];
 
-    if (welcome.permissions.canSubscribe !== false) {
-      this.recvReady = this.createTransport('recv', device, iceServers, epoch);
+    if (recvAnswer) {
+      this.recvReady = this.createTransport('recv', device, iceServers, epoch, recvAnswer);
       this.recvReady.catch(() => undefined);
       for (const peer of this.peers.values()) {
         for (const producer of peer.producers.values()) void this.consume(peer.participantId, producer.producerId, producer.kind, producer.source);
@@ -399,9 +398,15 @@ export class CallSession {
     this.view.localMediaChanged();
   }
 
-  private async createTransport(direction: 'send' | 'recv', device: types.Device, iceServers: RTCIceServer[], epoch: number): Promise<types.Transport> {
+  private async createTransport(
+    direction: 'send' | 'recv',
+    device: types.Device,
+    iceServers: RTCIceServer[],
+    epoch: number,
+    requested?: Promise<ResponsePayloads['createTransport']>,
+  ): Promise<types.Transport> {
     const signal = this.signal!;
-    const answer = await signal.request('createTransport', { direction });
+    const answer = await (requested ?? signal.request('createTransport', { direction }));
     if (epoch !== this.epoch) throw new Error('stale connection');
     const options: types.TransportOptions = {
       id: answer.id,
@@ -414,6 +419,7 @@ export class CallSession {
       ...(new URLSearchParams(location.search).get('ice') === 'relay' ? { iceTransportPolicy: 'relay' as const } : {}),
     };
     const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
+    if (direction === 'recv') this.timings.recvCreated ??= performance.now();
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       signal.request('connectTransport', { transportId: transport.id, dtlsParameters: asJson(dtlsParameters) }).then(() => callback(), errback);
     });
@@ -426,7 +432,10 @@ export class CallSession {
     }
     let restarted = false;
     transport.on('connectionstatechange', (state) => {
-      if (direction === 'send' && state === 'connected') this.timings.sendConnected ??= performance.now();
+      if (state === 'connected') {
+        if (direction === 'send') this.timings.sendConnected ??= performance.now();
+        else this.timings.recvConnected ??= performance.now();
+      }
       if (state !== 'failed' || epoch !== this.epoch || this.finished) return;
       if (restarted) {
         void this.reconnect(`${direction} transport failed`);
@@ -455,6 +464,7 @@ export class CallSession {
       if (epoch !== this.epoch || !device || !signal) return;
       const answer = await signal.request('consume', { producerId, rtpCapabilities: asJson(device.rtpCapabilities) });
       if (epoch !== this.epoch) return;
+      this.timings.consumeAnswered ??= performance.now();
       const consumer = await transport.consume({
         id: answer.id,
         producerId: answer.producerId,
@@ -473,11 +483,11 @@ export class CallSession {
       const producer = this.peers.get(participantId)?.producers.get(producerId);
       if (producer && answer.producerPaused !== undefined) producer.paused = answer.producerPaused;
       this.view.trackAdded(participantId, consumer);
-      // Resume once the transport is up: the key frame the SFU asks for on resume then reaches us,
-      // instead of being dropped before DTLS completes and re-asked a second later.
-      await connected(transport, CONNECT_WAIT_MS);
-      if (epoch !== this.epoch || consumer.closed) return;
+      // Resumed at once, also while the transport is still connecting: the SFU asks the publisher
+      // for a key frame when the consumer becomes active, which is when DTLS completes if it has
+      // not yet, so the first key frame is never sent into a transport that cannot carry it.
       await signal.request('resumeConsumer', { consumerId: consumer.id });
+      this.timings.resumeAnswered ??= performance.now();
     } catch (error) {
       if (epoch === this.epoch && !this.finished) console.warn(`could not consume ${kind} ${producerId} of ${participantId}`, error);
     } finally {

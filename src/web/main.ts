@@ -8,6 +8,7 @@
  * This module wires the screens (src/web/screens/) to the store and starts the page.
  */
 import { exposeDebugHandle } from './debug.ts';
+import { preloadDevice } from './device.ts';
 import { TOKEN_KEY, guestCode, renderScreen, showError, showScreen, status } from './page.ts';
 import { mountCall } from './screens/call.ts';
 import { mountChat } from './screens/chat.ts';
@@ -36,6 +37,7 @@ mountMeter({
   },
 });
 exposeDebugHandle();
+preloadDevice();
 
 // A token from #token=… (kept out of server logs) or from this tab's session.
 const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');

@@ -35,6 +35,7 @@ export function opsRoutes(deps: {
   checks: Record<string, ReadinessCheck>;
   openapi: () => Record<string, unknown>;
   jwks: () => unknown;
+  rtpCapabilities: () => unknown;
   isShuttingDown: () => boolean;
 }): AnyRoute[] {
   return [
@@ -87,6 +88,16 @@ export function opsRoutes(deps: {
       auth: 'none',
       responses: { 200: { description: 'JWK set' } },
       handler: async () => ok(deps.jwks()),
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/media/rtp-capabilities',
+      // Public and the same for every call: a client may load its Device before it joins (docs/api.md).
+      summary: 'The RTP capabilities every call router has (the same as in the signaling welcome)',
+      tags: ['ops'],
+      auth: 'none',
+      responses: { 200: { description: 'mediasoup RtpCapabilities', schema: Type.Object({ rtp_capabilities: Type.Unknown() }) } },
+      handler: async () => ok({ rtp_capabilities: deps.rtpCapabilities() }),
     }),
   ];
 }
