@@ -64,14 +64,23 @@ export class IngressSessions extends SafeEmitter<IngressSessionsEvents> {
     return n;
   }
 
-  /**
-   * Checks a POST: the call exists (404) and is live (409 call_ended), then consumes the token
-   * (401 when unknown, expired or used; 403 when it admits a participant of another call).
-   */
-  async admit(callId: string, token: string): Promise<ParticipantIdentity> {
+  /** The call exists (404) and is live (409 call_ended). */
+  async admitCall(callId: string): Promise<void> {
     const state = await this.#options.admission(callId);
     if (state === null) throw new AppError('not_found', `Call ${callId} not found`);
     if (state === 'ended') throw new AppError('call_ended', 'The call has ended');
+  }
+
+  /**
+   * Checks a POST: admitCall(), then consumes the token (401 when unknown, expired or used; 403
+   * when it admits a participant of another call).
+   */
+  async admit(callId: string, token: string): Promise<ParticipantIdentity> {
+    await this.admitCall(callId);
+    return this.admitToken(callId, token);
+  }
+
+  async admitToken(callId: string, token: string): Promise<ParticipantIdentity> {
     const identity = await this.#options.resolveToken(token);
     if (!identity) throw new AppError('unauthorized', 'Invalid, expired or used signaling token');
     if (identity.callId !== callId) throw new AppError('forbidden', 'This signaling token is for another call');

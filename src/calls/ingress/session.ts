@@ -52,6 +52,7 @@ export class IngressSession extends SafeEmitter<IngressSessionEvents> {
   readonly logger: Logger;
   readonly #tokenHash: Buffer;
   #conn: PeerConnection | null = null;
+  #welcome: NotificationPayloads['welcome'] | null = null;
   #connected = false;
   #closed: IngressCloseReason | null = null;
 
@@ -80,6 +81,11 @@ export class IngressSession extends SafeEmitter<IngressSessionEvents> {
     return this.#closed;
   }
 
+  /** What the SFU said on join: the router's capabilities and the peers already there with their producers. */
+  get welcome(): NotificationPayloads['welcome'] | null {
+    return this.#welcome;
+  }
+
   /** DTLS reached 'connected' on one of its transports. */
   get connected(): boolean {
     return this.#connected;
@@ -93,6 +99,7 @@ export class IngressSession extends SafeEmitter<IngressSessionEvents> {
   /** Where the SFU writes to this participant: notifications become events; a close closes the session. */
   readonly sink: PeerSink = {
     notify: <T extends NotificationType>(type: T, payload: NotificationPayloads[T]): void => {
+      if (type === 'welcome') this.#welcome = payload as NotificationPayloads['welcome'];
       if (!this.closed) this.emitSafe('notification', { type, payload } as IngressNotification);
     },
     close: (code: number): void => {
