@@ -17,7 +17,8 @@ import { UserNotifierRelay } from './calls/ports.ts';
 import { HostAvailability, LinkService } from './calls/paid/links.ts';
 import { TurnService, createTurnMetrics, type TurnCredentialMinter } from './turn/index.ts';
 import { SfuRegistry } from './sfu/index.ts';
-import { IngressService, IngressSessions, createIngressMetrics } from './calls/ingress/index.ts';
+import { AppError } from './shared/errors.ts';
+import { IngressService, IngressSessions, createIngressMetrics, whepNegotiator, whipNegotiator } from './calls/ingress/index.ts';
 import { CallService } from './calls/room/call-service.ts';
 import { CallFacade } from './calls/facade.ts';
 import { RoomCallKind } from './calls/room/room-kind.ts';
@@ -299,7 +300,11 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     });
     createIngressMetrics(registry, ingressSessions);
     cleanups.push(() => ingressSessions.close());
-    const ingress = new IngressService(ingressSessions, {});
+    const ingress = new IngressService(ingressSessions, { whip: whipNegotiator, whep: whepNegotiator }, async (callId) => {
+      const main = (await sfu.session(callId)).main;
+      if (!main) throw new AppError('media_unavailable', 'The call has no media router right now: retry');
+      return main.rtpCapabilities;
+    });
     // A call's end stops its recording (a shutdown too: what was captured is composed at the next start).
     const recordingStops = new Set<Promise<void>>();
     sfu.on('callclosed', ({ callId, reason }) => {

@@ -1,9 +1,10 @@
 /**
  * The WHIP/WHEP endpoints before any media (docs/whip-whep.md): CORS on every answer, preflight,
  * the order of refusals (401, 415, 404, 409, 401 for a used token, 403 for another call's), PATCH
- * 405, and a session's close cascade: DELETE with its token, the call's end, the connect timeout.
+ * 405, unusable SDP (400 before the token is spent), and a session's close cascade: DELETE with its token, the call's end, the connect timeout.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import type { IngressCloseReason, IngressSession } from '../../src/calls/ingress/index.ts';
 import { freshToken, postOffer, roomCall } from '../helpers/ingress.ts';
@@ -11,13 +12,28 @@ import { startTestServer } from '../helpers/server.ts';
 
 const server = await startTestServer(t, { media: { workers: 1 }, calls: { ingress_connect_timeout_seconds: 2 } });
 const sessions = server.ctx.ingress.sessions;
-const OFFER = 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n';
+// A Chrome offer with a sendrecv audio and video m-line: WHIP publishes it, WHEP plays into it.
+const OFFER = readFileSync(new URL('../fixtures/sdp/chrome-sendrecv.sdp', import.meta.url), 'utf8').replace(/\r?\n/g, '\r\n');
 const OTHER_ULID = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
 
 /** Resolves with the reason when `session` closes (fails the test after 10 s). */
 function closedWith(session: IngressSession): Promise<IngressCloseReason> {
   if (session.closed) return Promise.resolve(session.closeReason!);
   return once(session, 'close', { signal: AbortSignal.timeout(10_000) }).then(([reason]) => reason as IngressCloseReason);
+}
+
+/** Resolves when the SFU says `participantId` left. */
+function leaves(participantId: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${participantId} did not leave`)), 10_000);
+    const listener = (e: { participantId: string }) => {
+      if (e.participantId !== participantId) return;
+      clearTimeout(timer);
+      server.ctx.sfu.off('peerleft', listener);
+      resolve(e);
+    };
+    server.ctx.sfu.on('peerleft', listener);
+  });
 }
 
 /** A session opened through the registry (no SDP): a participant joined with a send transport. */
@@ -60,10 +76,27 @@ for (const kind of ['whip', 'whep'] as const) {
     const identity = await sessions.admit(callId, tickets[0]!.token);
     t.equal(identity.callId, callId, 'the token refused with 415 was not consumed');
 
+    const garbage400 = await postOffer(server, endpoint, 'this is not SDP', tickets[1]!.token);
+    t.equal(garbage400.status, 400, 'garbage SDP: 400');
+    t.equal(garbage400.body?.error?.code, 'validation_failed');
+    const noBundle = await postOffer(server, endpoint, OFFER.replace(/^a=group:BUNDLE.*\r\n/m, ''), tickets[1]!.token);
+    t.equal(noBundle.status, 400, 'no BUNDLE: 400');
+    t.match(noBundle.body?.error?.message, /BUNDLE/i, 'the error says why');
+    const planB = await postOffer(server, endpoint, OFFER.replace(/^a=mid:1\r\n/m, 'a=mid:0\r\n'), tickets[1]!.token);
+    t.equal(planB.status, 400, 'two m-lines with one mid: 400');
+    const nothingUsable = await postOffer(server, endpoint, OFFER.replace(/^a=sendrecv\r\n/gm, kind === 'whip' ? 'a=recvonly\r\n' : 'a=sendonly\r\n'), tickets[1]!.token);
+    t.equal(nothingUsable.status, 400, kind === 'whip' ? 'a WHIP offer that sends nothing: 400' : 'a WHEP offer that receives nothing: 400');
+    t.equal(nothingUsable.body?.error?.code, 'validation_failed');
+    const noCodec = await postOffer(server, endpoint, OFFER.replace(/^a=rtpmap:111 opus/m, 'a=rtpmap:111 nonsense'), tickets[1]!.token);
+    t.equal(noCodec.status, 400, 'an m-line with no codec the router has: 400');
+    t.match(noCodec.body?.error?.message, /m-line 0/, 'naming the m-line');
+    t.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200, 'the process is up');
+
     const used = await postOffer(server, endpoint, OFFER, tickets[0]!.token);
     t.equal(used.status, 401, 'a used token: 401');
     t.equal(used.body?.error?.code, 'unauthorized');
 
+    // The 400s above did not consume tickets[1]'s token: it is refused below for the call, not as used.
     const nowhere = await postOffer(server, `/v1/calls/${OTHER_ULID}/${kind}`, OFFER, tickets[1]!.token);
     t.equal(nowhere.status, 404, 'no such call: 404');
     t.equal(nowhere.body?.error?.code, 'not_found');
@@ -109,12 +142,12 @@ t.test('DELETE with the POST token ends the session; the participant leaves the 
   t.notOk(session.closed, 'and the session stays open');
 
   const closing = closedWith(session);
-  const left = once(server.ctx.sfu, 'peerleft', { signal: AbortSignal.timeout(10_000) });
+  const left = leaves(session.participantId);
   const deleted = await fetch(`${server.baseUrl}${location}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
   t.equal(deleted.status, 200, 'DELETE with the POST token: 200');
   t.equal(deleted.headers.get('access-control-allow-origin'), '*');
   t.equal(await closing, 'deleted');
-  t.equal(((await left)[0] as { participantId: string }).participantId, session.participantId, 'the participant left the SFU (peer_left for the others)');
+  t.ok(await left, 'the participant left the SFU (peer_left for the others)');
   t.equal(sfuPeer(), undefined, 'no peer (and so no transport) remains');
   t.equal(await metrics(), '0', 'the gauge is back to 0');
   const again = await fetch(`${server.baseUrl}${location}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
@@ -136,9 +169,9 @@ t.test("the call's end closes its sessions", async (t) => {
 t.test('a session whose transport never connects is closed after the connect timeout', async (t) => {
   const { callId, tickets } = await roomCall(server);
   const session = await openSession(callId, tickets[1]!.token);
-  const left = once(server.ctx.sfu, 'peerleft', { signal: AbortSignal.timeout(10_000) });
+  const left = leaves(session.participantId);
   t.equal(await closedWith(session), 'ice_timeout');
-  t.equal(((await left)[0] as { participantId: string }).participantId, session.participantId, 'its participant left the SFU');
+  t.ok(await left, 'its participant left the SFU');
   t.equal(server.ctx.sfu.get(callId)?.peers.get(session.participantId), undefined, 'its participant and transport are gone');
 });
 
