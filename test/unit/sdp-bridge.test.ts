@@ -63,7 +63,10 @@ t.test('a Chrome sendrecv offer becomes producers the router accepts and capabil
   const consumer = await recv.consume({ producerId: videoProducer.id, rtpCapabilities: video!.rtpCapabilities!, mid: '1', paused: true });
   t.equal(consumer.rtpParameters.mid, '1', 'the consumer carries the client\'s mid');
   const vp8 = video!.rtpCapabilities!.codecs!.find((c) => c.mimeType === 'video/VP8')!;
-  t.equal(sendableInAnswer(consumer.rtpParameters, video!.rtpCapabilities), consumer.rtpParameters.codecs[0]!.payloadType === vp8.preferredPayloadType, 'an answer may carry the consumer only in the client\'s payload types');
+  // Every codec the consumer sends (VP8 and its RTX) must have the client's payload type.
+  const inClientsTypes = consumer.rtpParameters.codecs.every((c) => video!.rtpCapabilities!.codecs!.some((o) => o.preferredPayloadType === c.payloadType && o.mimeType.toLowerCase() === c.mimeType.toLowerCase()));
+  t.equal(consumer.rtpParameters.codecs[0]!.payloadType, vp8.preferredPayloadType, 'VP8 has the payload type Chrome offers it with (src/media/codecs.ts)');
+  t.equal(sendableInAnswer(consumer.rtpParameters, video!.rtpCapabilities), inClientsTypes, 'an answer may carry the consumer only in the client\'s payload types');
   t.ok(sendableInAnswer({ ...consumer.rtpParameters, codecs: [{ ...consumer.rtpParameters.codecs[0]!, payloadType: 96 }] }, video!.rtpCapabilities), 'VP8 at the client\'s 96 can');
 
   const answer = buildAnswer({
