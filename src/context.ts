@@ -18,6 +18,8 @@ import { UserNotifierRelay } from './calls/ports.ts';
 import { HostAvailability, LinkService } from './calls/paid/links.ts';
 import { TurnService, createTurnMetrics, type TurnCredentialMinter } from './turn/index.ts';
 import { SfuRegistry } from './sfu/index.ts';
+import { AppError } from './shared/errors.ts';
+import { IngressService, IngressSessions, createIngressMetrics, whepNegotiator, whipNegotiator } from './calls/ingress/index.ts';
 import { CallService } from './calls/room/call-service.ts';
 import { CallFacade } from './calls/facade.ts';
 import { RoomCallKind } from './calls/room/room-kind.ts';
@@ -82,6 +84,8 @@ export interface AppContext {
   turnServer: TurnService;
   /** The live SFU state of this node's calls. */
   sfu: SfuRegistry;
+  /** WHIP publish and WHEP playback sessions (docs/whip-whep.md). */
+  ingress: IngressService;
   /** Calls of every kind: one facade, one handler per kind. */
   calls: CallFacade;
   /** Room calls' own service (initiate). */
@@ -287,6 +291,21 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     const calls = new CallFacade({ db, tokens: signalingTokens }, [new RoomCallKind(roomCalls), new PaidCallKind(paidCalls, roomCalls), directCalls]);
     const callActivity = new CallActivity({ db, clock, outbox, dtlsStates: (callId) => sfu.dtlsStates(callId) });
     wireCallEvents(sfu, calls, paidCallEvents, callActivity, logger);
+    // WHIP/WHEP sessions: participants without a socket (docs/whip-whep.md); closed before the SFU.
+    const ingressSessions = new IngressSessions({
+      sfu,
+      resolveToken: (token) => calls.resolveSignalingToken(token),
+      admission: (callId) => calls.admission(callId),
+      logger,
+      connectTimeoutMs: (config.calls.ingress_connect_timeout_seconds ?? 15) * 1000,
+    });
+    createIngressMetrics(registry, ingressSessions);
+    cleanups.push(() => ingressSessions.close());
+    const ingress = new IngressService(ingressSessions, { whip: whipNegotiator, whep: whepNegotiator }, async (callId) => {
+      const main = (await sfu.session(callId)).main;
+      if (!main) throw new AppError('media_unavailable', 'The call has no media router right now: retry');
+      return main.rtpCapabilities;
+    });
     // A call's end stops its recording (a shutdown too: what was captured is composed at the next start).
     const recordingStops = new Set<Promise<void>>();
     sfu.on('callclosed', ({ callId, reason }) => {
@@ -390,6 +409,7 @@ export async function createContext(config: Readonly<Config>, overrides: Context
       recordingCapture: capture,
       spool,
       sfu,
+      ingress,
       calls,
       roomCalls,
       chat,

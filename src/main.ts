@@ -19,6 +19,8 @@ import { webhookRoutes } from './http/routes/webhooks.ts';
 import { webhookEndpointRoutes } from './http/routes/webhook-endpoints.ts';
 import { attachSignaling } from './signaling/index.ts';
 import { demoRoutes } from './http/routes/demo.ts';
+import { whipRoutes } from './http/routes/whip.ts';
+import { whepRoutes } from './http/routes/whep.ts';
 import { UserSockets } from './realtime/user-socket.ts';
 import { ChatSockets } from './realtime/chat-socket.ts';
 import { chatRoutes } from './http/routes/chat.ts';
@@ -85,6 +87,8 @@ export async function startServer(config: Readonly<Config>, overrides: ContextOv
     ...roomRoutes({ rooms: ctx.rooms, settings: ctx.settings }),
     ...callRoutes({ calls: ctx.calls, roomCalls: ctx.roomCalls, paid: ctx.paidCalls }),
     ...recordingRoutes({ recordings: ctx.recordings }),
+    ...whipRoutes({ ingress: ctx.ingress }),
+    ...whepRoutes({ ingress: ctx.ingress }),
     ...linkRoutes({ links: ctx.links, availability: ctx.availability, users: ctx.users, tokens: ctx.tokens, maxTokenTtlSeconds: config.auth.max_token_ttl_seconds }),
     ...webhookRoutes({ db: ctx.db, billing: ctx.billing, logger: ctx.logger, stripeWebhookSecret: config.payments.stripe_webhook_secret }),
     ...webhookEndpointRoutes({ endpoints: ctx.webhookEndpoints }),

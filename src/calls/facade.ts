@@ -68,6 +68,13 @@ export class CallFacade {
     };
   }
 
+  /** Whether the call takes new media connections (WHIP/WHEP): null when there is no such call. */
+  async admission(callId: string): Promise<'live' | 'ended' | null> {
+    const loaded = await this.find(callId);
+    if (!loaded) return null;
+    return loaded.kind.acceptsSignaling(loaded.call) ? 'live' : 'ended';
+  }
+
   // ---- from the SFU ------------------------------------------------------------------------
 
   async emptied(callId: string): Promise<void> {

@@ -120,6 +120,8 @@ export const CallsConfigSchema = Type.Object(
     signaling_token_ttl_seconds: Type.Integer({ minimum: 10, maximum: 3600 }),
     /** Signaling messages a socket may send per second (burst of twice that) before it is closed for flooding. */
     signaling_messages_per_second: Type.Integer({ minimum: 1, maximum: 10000 }),
+    /** A WHIP/WHEP session whose transport has not connected (ICE + DTLS) this long after its answer is closed. */
+    ingress_connect_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
   },
   closed,
 );

@@ -49,9 +49,10 @@ export function buildOpenApi(routes: readonly RouteDefinition[], info: { version
       operationId: `${route.method}${route.path.replace(/[{}]/g, '').replace(/[/_-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       summary: route.summary,
       tags: route.tags,
-      security: route.auth === 'none' ? [] : [{ bearerAuth: [] }, { apiKey: [] }],
+      security: route.auth === 'none' ? [] : route.auth === 'signaling' ? [{ signalingToken: [] }] : [{ bearerAuth: [] }, { apiKey: [] }],
       parameters: parametersOf(route),
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: plain(route.body) } } } } : {}),
+      ...(route.rawBodyType ? { requestBody: { required: true, content: { [route.rawBodyType]: { schema: { type: 'string' } } } } } : {}),
       responses,
     };
   }
@@ -65,6 +66,7 @@ export function buildOpenApi(routes: readonly RouteDefinition[], info: { version
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        signalingToken: { type: 'http', scheme: 'bearer', description: 'A signaling token (st_…), single use: WHIP/WHEP (docs/whip-whep.md)' },
       },
     },
   };

@@ -32,7 +32,7 @@ interface CompiledRoute {
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required',
-  403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error',
+  403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -67,7 +67,7 @@ export class HttpServer {
     precompile(route.params);
     const compiled: CompiledRoute = { route: route as RouteDefinition, paramNames, uwsPattern };
     this.routes.push(compiled);
-    const register = { get: this.app.get, post: this.app.post, put: this.app.put, patch: this.app.patch, delete: this.app.del }[route.method];
+    const register = { get: this.app.get, post: this.app.post, put: this.app.put, patch: this.app.patch, delete: this.app.del, options: this.app.options }[route.method];
     register.call(this.app, uwsPattern, (res, req) => this.handle(compiled, res, req));
   }
 
@@ -147,13 +147,16 @@ export class HttpServer {
       this.inFlight -= 1;
       if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
     };
-    const finish = (result: HttpResult): void => {
+    const routeHeaders = compiled.route.headers;
+    const withRouteHeaders = <R extends HttpResult>(result: R): R => (routeHeaders ? { ...result, headers: { ...routeHeaders, ...result.headers } } : result);
+    const finish = (answer: HttpResult): void => {
+      const result = withRouteHeaders(answer);
       this.writeResult(res, state, requestId, result);
       record(result);
     };
     // An over-limit body is answered at once, then drained before the close (see lingering.ts).
     const refuseBody = (): LingeringClose => {
-      const result = errorResult(tooLarge(this.deps.maxBodyBytes));
+      const result = withRouteHeaders(errorResult(tooLarge(this.deps.maxBodyBytes)));
       state.aborted = true; // a response is written once
       lingering = answerAndLinger(res, this.rawAnswer(requestId, result), { maxBytes: lingerCapBytes(this.deps.maxBodyBytes), maxMs: LINGER_MS });
       record(result);
@@ -217,8 +220,9 @@ export class HttpServer {
     raw: { headers: Record<string, string>; path: string; rawQuery: Record<string, string>; rawParams: string[]; ip: string; requestId: string; body: Buffer | null },
   ): Promise<HttpResult> {
     const { route } = compiled;
-    const principal = await this.deps.authenticate(raw.headers);
-    if (route.auth !== 'none' && !principal) throw new AppError('unauthorized', 'Missing credentials: send Authorization: Bearer <token> or X-Api-Key');
+    // A signaling route's bearer is a signaling token, which its handler checks (and consumes).
+    const principal = route.auth === 'signaling' ? null : await this.deps.authenticate(raw.headers);
+    if (route.auth !== 'none' && route.auth !== 'signaling' && !principal) throw new AppError('unauthorized', 'Missing credentials: send Authorization: Bearer <token> or X-Api-Key');
     if (route.auth === 'admin' && principal && !isAdmin(principal)) throw new AppError('forbidden', 'This endpoint needs the operator API key or an admin token');
     if (route.rateLimit && this.deps.rateLimiter) {
       this.deps.rateLimiter.hit(route.rateLimit, raw.ip, principal?.kind === 'user' ? principal.userId : null);

@@ -1,14 +1,18 @@
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { Logger } from '../shared/logger.ts';
 
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete' | 'options';
 
 import type { Principal } from '../identity/principal.ts';
 
 export type { Principal };
 
-/** none: public; user: any valid token or the API key; admin: the API key or an admin token. */
-export type AuthLevel = 'none' | 'user' | 'admin';
+/**
+ * none: public; user: any valid token or the API key; admin: the API key or an admin token;
+ * signaling: the handler reads `Authorization: Bearer <signaling token>` itself (WHIP/WHEP), so the
+ * server does not treat that bearer as an access token.
+ */
+export type AuthLevel = 'none' | 'user' | 'admin' | 'signaling';
 
 export interface RequestContext<B = unknown, Q = unknown, P = unknown> {
   method: HttpMethod;
@@ -64,6 +68,10 @@ export interface RouteDefinition<BS extends TSchema | undefined = TSchema | unde
    * payloads verified against a signature of those exact bytes (webhooks). Excludes `body`.
    */
   rawBody?: boolean;
+  /** The content type of a rawBody route's request, for OpenAPI (e.g. application/sdp). */
+  rawBodyType?: string;
+  /** Headers sent on every answer of this route, errors included (CORS for WHIP/WHEP). */
+  headers?: Record<string, string>;
   handler: (
     ctx: RequestContext<BS extends TSchema ? Static<BS> : undefined, QS extends TSchema ? Static<QS> : Record<string, never>, PS extends TSchema ? Static<PS> : Record<string, never>>,
   ) => Promise<HttpResult>;

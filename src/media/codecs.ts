@@ -3,23 +3,30 @@ import type { types } from 'mediasoup';
 /**
  * The codecs every router offers (docs/architecture.md, "Media plane": Opus, VP8, VP9, H.264).
  * Both VP9 profiles and both H.264 profiles are listed so Chrome, Firefox and
- * Safari all find a match; rtcpFeedback and payload types are filled in by mediasoup.
+ * Safari all find a match; rtcpFeedback is filled in by mediasoup. Opus, VP8 and VP9 take the
+ * payload types Chrome offers them with (VP9 profile 0 only): a consumer always sends the router's
+ * payload types, and an SDP answer (WHEP, docs/whip-whep.md) must use the offer's, so these let a
+ * browser's WHEP offer be answered as is. The others (H.264's vary by profile and browser) and
+ * RTX's are picked by mediasoup, which gives VP8's RTX 100 (so VP9 profile 2 cannot have Chrome's 100).
  */
 export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'audio',
     mimeType: 'audio/opus',
+    preferredPayloadType: 111,
     clockRate: 48000,
     channels: 2,
   },
   {
     kind: 'video',
     mimeType: 'video/VP8',
+    preferredPayloadType: 96,
     clockRate: 90000,
   },
   {
     kind: 'video',
     mimeType: 'video/VP9',
+    preferredPayloadType: 98,
     clockRate: 90000,
     parameters: { 'profile-id': 0 },
   },
