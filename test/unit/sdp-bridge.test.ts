@@ -13,7 +13,7 @@ import { chromeOffer, mutate, prng } from '../helpers/sdp-fuzz.ts';
 import { freePortBase } from '../helpers/ports.ts';
 
 const pool = await WorkerPool.create(
-  { workers: 1, port_base: await freePortBase(1), listen_ip: '127.0.0.1', announced_address: null, max_consumers_per_worker: 500, worker_log_level: 'error', worker_bin: null },
+  { workers: 1, port_base: await freePortBase(1), listen_ip: '127.0.0.1', announced_address: null, max_consumers_per_worker: 500, key_frame_request_delay_ms: 310, worker_log_level: 'error', worker_bin: null },
   { logger: silentLogger() },
 );
 t.teardown(() => pool.close());
