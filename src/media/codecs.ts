@@ -3,23 +3,28 @@ import type { types } from 'mediasoup';
 /**
  * The codecs every router offers (docs/architecture.md, "Media plane": Opus, VP8, VP9, H.264).
  * Both VP9 profiles and both H.264 profiles are listed so Chrome, Firefox and
- * Safari all find a match; rtcpFeedback and payload types are filled in by mediasoup.
+ * Safari all find a match; rtcpFeedback and RTX payload types are filled in by mediasoup.
+ * Opus, VP8, VP9 profile 0 and the two H.264 codecs sit at Chrome's own payload types, so a
+ * consumer can go into an answer to a plain RTCPeerConnection's offer (docs/sdp.md).
  */
 export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'audio',
     mimeType: 'audio/opus',
+    preferredPayloadType: 111,
     clockRate: 48000,
     channels: 2,
   },
   {
     kind: 'video',
     mimeType: 'video/VP8',
+    preferredPayloadType: 96,
     clockRate: 90000,
   },
   {
     kind: 'video',
     mimeType: 'video/VP9',
+    preferredPayloadType: 98,
     clockRate: 90000,
     parameters: { 'profile-id': 0 },
   },
@@ -32,6 +37,7 @@ export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'video',
     mimeType: 'video/H264',
+    preferredPayloadType: 108,
     clockRate: 90000,
     parameters: {
       'packetization-mode': 1,
@@ -43,6 +49,7 @@ export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'video',
     mimeType: 'video/H264',
+    preferredPayloadType: 116,
     clockRate: 90000,
     parameters: {
       'packetization-mode': 1,
