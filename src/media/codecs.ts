@@ -3,11 +3,11 @@ import type { types } from 'mediasoup';
 /**
  * The codecs every router offers (docs/architecture.md, "Media plane": Opus, VP8, VP9, H.264).
  * Both VP9 profiles and both H.264 profiles are listed so Chrome, Firefox and
- * Safari all find a match; rtcpFeedback is filled in by mediasoup. Opus, VP8 and VP9 take the
- * payload types Chrome offers them with (VP9 profile 0 only): a consumer always sends the router's
- * payload types, and an SDP answer (WHEP, docs/whip-whep.md) must use the offer's, so these let a
- * browser's WHEP offer be answered as is. The others (H.264's vary by profile and browser) and
- * RTX's are picked by mediasoup, which gives VP8's RTX 100 (so VP9 profile 2 cannot have Chrome's 100).
+ * Safari all find a match; rtcpFeedback is filled in by mediasoup. Opus, VP8, VP9 profile 0 and
+ * the two H.264 codecs sit at the payload types Chrome offers them with: a consumer always sends
+ * the router's payload types, and an SDP answer (seed 000's dialect, docs/sdp.md; WHEP,
+ * docs/whip-whep.md) must use the offer's. RTX payload types are picked by mediasoup, which gives
+ * VP8's RTX 100 (so VP9 profile 2 cannot have Chrome's 100).
  */
 export const mediaCodecs: types.RtpCodecCapability[] = [
   {
@@ -39,6 +39,7 @@ export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'video',
     mimeType: 'video/H264',
+    preferredPayloadType: 108,
     clockRate: 90000,
     parameters: {
       'packetization-mode': 1,
@@ -50,6 +51,7 @@ export const mediaCodecs: types.RtpCodecCapability[] = [
   {
     kind: 'video',
     mimeType: 'video/H264',
+    preferredPayloadType: 116,
     clockRate: 90000,
     parameters: {
       'packetization-mode': 1,

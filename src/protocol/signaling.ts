@@ -8,7 +8,7 @@
  *   server notification {"type": <NotificationType>, "payload"}   (no id)
  * Payloads use mediasoup-client's own shapes so a client passes them straight through.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { RoleChange, type VideochatPermissions } from './videochat.ts';
 
 export const MAX_SIGNAL_MESSAGE_BYTES = 64 * 1024;
@@ -72,14 +72,54 @@ export const RequestSchemas = {
 export type RequestType = keyof typeof RequestSchemas;
 export type RequestPayload<T extends RequestType> = Static<(typeof RequestSchemas)[T]>;
 
+/** A request's id: requests carry one; seed 000's SDP messages (below) carry none. */
+export const RequestId = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer()]);
+
 export const ClientFrame = Type.Object(
   {
     type: Type.String({ minLength: 1, maxLength: 64 }),
-    id: Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer()]),
-    payload: Type.Optional(OpaqueObject),
+    id: Type.Optional(RequestId),
+    payload: Type.Optional(Type.Union([OpaqueObject, Type.Null()])),
   },
   { additionalProperties: false },
 );
+
+/**
+ * Seed 000's signaling (docs/sdp.md): a plain RTCPeerConnection's offer / answer / ICE candidates,
+ * as `{"type", "payload"}` without an id. A socket that sends one of these is an SDP peer.
+ */
+const Sdp = Type.String({ minLength: 1, maxLength: MAX_SIGNAL_MESSAGE_BYTES });
+const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+export const SdpMessageSchemas = {
+  offer: Type.Object({ type: Type.Literal('offer'), sdp: Sdp }, { additionalProperties: false }),
+  answer: Type.Object({ type: Type.Literal('answer'), sdp: Sdp }, { additionalProperties: false }),
+  /** An RTCIceCandidateInit, or null at the end of gathering. Accepted and not used: the server is ICE-lite. */
+  ice_candidate: Type.Union([
+    Type.Null(),
+    Type.Object(
+      {
+        candidate: Type.Optional(Type.String({ maxLength: 1024 })),
+        sdpMid: Nullable(Type.String({ maxLength: 64 })),
+        sdpMLineIndex: Nullable(Type.Integer({ minimum: 0, maximum: 1024 })),
+        usernameFragment: Nullable(Type.String({ maxLength: 256 })),
+      },
+      { additionalProperties: false },
+    ),
+  ]),
+} as const;
+
+export type SdpMessageType = keyof typeof SdpMessageSchemas;
+export type SdpMessagePayload<T extends SdpMessageType> = Static<(typeof SdpMessageSchemas)[T]>;
+
+/** What the server sends an SDP peer (docs/sdp.md), `{"type", "payload"}` like every notification. */
+export interface SdpServerPayloads {
+  offer: { type: 'offer'; sdp: string };
+  answer: { type: 'answer'; sdp: string };
+  ice_candidate: { candidate: string; sdpMid: string; sdpMLineIndex: number; usernameFragment: string } | null;
+  peer_joined: { participantId: string; displayName: string };
+  peer_left: { participantId: string; displayName: string };
+  error: { code: string; message: string };
+}
 
 /** Answers: what each request's `response.payload` carries. */
 export interface ResponsePayloads {

@@ -11,6 +11,7 @@ export type {
   PeerConnection,
   PeerSink,
   SfuRegistryEvents,
+  SfuRequestPayload,
   TransportConnectedEvent,
 } from './types.ts';
 export type { RecordableTrack, RecordingTap, RecordingTapPorts, TapCodec } from './recording-tap.ts';

@@ -5,7 +5,8 @@ import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { ParticipantIdentity, PeerSink } from './types.ts';
 
-export type Direction = 'send' | 'recv';
+/** 'both': the one BUNDLE transport of an SDP peer (docs/sdp.md), which sends and receives. */
+export type Direction = 'send' | 'recv' | 'both';
 
 export interface TransportEntry {
   transport: types.WebRtcTransport;
@@ -54,8 +55,9 @@ export class Peer {
     return this.sink !== null;
   }
 
+  /** The transport that carries `direction` (an SDP peer's 'both' transport carries either). */
   transportOf(direction: Direction): TransportEntry | undefined {
-    for (const entry of this.transports.values()) if (entry.direction === direction) return entry;
+    for (const entry of this.transports.values()) if (entry.direction === direction || entry.direction === 'both') return entry;
     return undefined;
   }
 

@@ -1,7 +1,7 @@
 import { SafeEmitter } from '../shared/events.ts';
 import type { CallsConfig } from '../config/schema.ts';
 import type { WorkerPool } from '../media/worker-pool.ts';
-import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestPayload, type RequestType, type ResponsePayloads } from '../protocol/signaling.ts';
+import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestType, type ResponsePayloads } from '../protocol/signaling.ts';
 import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 
@@ -9,7 +9,7 @@ import type { Peer } from './peer.ts';
 import { openRecordingTap, recordableTracks, type RecordableTrack, type RecordingTap, type RecordingTapPorts } from './recording-tap.ts';
 import { handlers, type RequestContext } from './requests.ts';
 import { CallSession } from './session.ts';
-import type { DtlsState, IceServersFor, ParticipantIdentity, ParticipantMedia, PeerConnection, PeerSink, SfuRegistryEvents } from './types.ts';
+import type { DtlsState, IceServersFor, ParticipantIdentity, ParticipantMedia, PeerConnection, PeerSink, SfuRegistryEvents, SfuRequestPayload } from './types.ts';
 
 export interface SfuRegistryOptions {
   pool: WorkerPool;
@@ -192,11 +192,11 @@ export class SfuRegistry extends SafeEmitter<SfuRegistryEvents> {
       get stale() {
         return !live();
       },
-      request<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<ResponsePayloads[T]> {
+      request<T extends RequestType>(type: T, payload: SfuRequestPayload<T>): Promise<ResponsePayloads[T]> {
         if (!Object.hasOwn(handlers, type)) return Promise.reject(new AppError('validation_failed', `Unknown request type ${String(type)}`));
         return peer.enqueue(async () => {
           if (!live()) throw new AppError('invalid_state', 'This connection was replaced or closed');
-          const handler = handlers[type] as unknown as (ctx: RequestContext, payload: RequestPayload<T>) => Promise<ResponsePayloads[T]>;
+          const handler = handlers[type] as unknown as (ctx: RequestContext, payload: SfuRequestPayload<T>) => Promise<ResponsePayloads[T]>;
           const result = await handler(ctx, payload);
           if (type === 'leave') {
             // After the answer has been written (the caller writes it in this same microtask chain).

@@ -2,10 +2,11 @@ import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { types } from 'mediasoup';
 import type { PooledRouter } from '../media/pooled-router.ts';
-import type { MediaSource, RequestPayload, RequestType, ResponsePayloads } from '../protocol/signaling.ts';
+import type { MediaSource, RequestType, ResponsePayloads } from '../protocol/signaling.ts';
 import { AppError } from '../shared/errors.ts';
 import { mediaError, type Direction, type Peer } from './peer.ts';
 import type { CallSession } from './session.ts';
+import type { SfuRequestPayload } from './types.ts';
 import { muteParticipant, removeParticipant, setPermissions } from './moderation.ts';
 
 /** What a handler runs against; `live()` is false once the peer reconnected, left or the call ended. */
@@ -15,7 +16,7 @@ export interface RequestContext {
   live(): boolean;
 }
 
-type Handler<T extends RequestType> = (ctx: RequestContext, payload: RequestPayload<T>) => Promise<ResponsePayloads[T]>;
+type Handler<T extends RequestType> = (ctx: RequestContext, payload: SfuRequestPayload<T>) => Promise<ResponsePayloads[T]>;
 
 const INITIAL_OUTGOING_BITRATE = 1_000_000;
 const empty = (): Record<string, never> => ({});
@@ -128,10 +129,11 @@ async function setProducerPaused(ctx: RequestContext, producerId: string, paused
 export const handlers: { [T in RequestType]: Handler<T> } = {
   async createTransport(ctx, { direction }) {
     if (direction === 'send' && !ctx.peer.identity.permissions.canPublish) throw new AppError('forbidden', 'This participant may not publish media (listeners and unpromoted participants only receive)');
-    if (ctx.peer.transportOf(direction)) {
+    if (ctx.peer.transportOf(direction) || (direction === 'both' && ctx.peer.transports.size > 0)) {
       throw new AppError('invalid_state', `A ${direction} transport already exists on this connection (use restartIce to recover it)`);
     }
-    const router = direction === 'send' ? await ctx.session.ensureMainRouter() : await ctx.session.routerForReceiver();
+    // A transport that sends lives on the main router, where every producer of the call is.
+    const router = direction === 'recv' ? await ctx.session.routerForReceiver() : await ctx.session.ensureMainRouter();
     const transport = await media('createTransport', () =>
       router.router.createWebRtcTransport({
         webRtcServer: router.webRtcServer,
@@ -176,7 +178,7 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
     // Read now, not at connect: a demotion while connected takes effect at the next produce.
     if (!peer.identity.permissions.canPublish) throw new AppError('forbidden', 'This participant may not publish media (listeners and unpromoted participants only receive)');
     const entry = peer.own(peer.transports, transportId, 'transport');
-    if (entry.direction !== 'send') throw new AppError('invalid_state', 'produce needs a send transport; this one receives');
+    if (entry.direction === 'recv') throw new AppError('invalid_state', 'produce needs a send transport; this one receives');
     if (!SOURCE_KINDS[source].includes(kind)) throw new AppError('validation_failed', `source "${source}" cannot carry ${kind}`);
     for (const other of peer.producers.values()) {
       if (other.source === source && other.producer.kind === kind) throw new AppError('invalid_state', `This participant already publishes ${source} ${kind}`);
@@ -218,7 +220,7 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
     return { id: producer.id };
   },
 
-  async consume(ctx, { producerId, rtpCapabilities }) {
+  async consume(ctx, { producerId, rtpCapabilities, mid, enableRtx }) {
     const { session, peer } = ctx;
     if (!peer.identity.permissions.canSubscribe) throw new AppError('forbidden', 'This participant may not receive media');
     const recv = peer.transportOf('recv');
@@ -238,7 +240,7 @@ export const handlers: { [T in RequestType]: Handler<T> } = {
       throw new AppError('invalid_state', 'These rtpCapabilities cannot receive this producer (no common codec)');
     }
     const consumer = await media('consume', () =>
-      recv.transport.consume({ producerId, rtpCapabilities: caps, paused: true, appData: { participantId: peer.participantId } }),
+      recv.transport.consume({ producerId, rtpCapabilities: caps, paused: true, ...(mid === undefined ? {} : { mid }), ...(enableRtx === undefined ? {} : { enableRtx }), appData: { participantId: peer.participantId } }),
     );
     if (!ctx.live()) {
       consumer.close();

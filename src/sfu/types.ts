@@ -33,11 +33,21 @@ export interface ParticipantIdentity {
  * reconnected elsewhere (or left, or the call ended) the handle is stale: requests fail with
  * invalid_state and close() does nothing.
  */
+/**
+ * What the SFU's requests take: the wire's payloads, plus what only in-process clients may ask
+ * (the SDP adapter, docs/sdp.md): one transport for both directions, and a consumer on a given mid.
+ */
+export type SfuRequestPayload<T extends RequestType> = T extends 'createTransport'
+  ? { direction: 'send' | 'recv' | 'both' }
+  : T extends 'consume'
+    ? RequestPayload<'consume'> & { mid?: string; enableRtx?: boolean }
+    : RequestPayload<T>;
+
 export interface PeerConnection {
   readonly callId: string;
   readonly participantId: string;
   /** Runs one request; requests of a participant run one at a time, in order. Rejects with an AppError. */
-  request<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<ResponsePayloads[T]>;
+  request<T extends RequestType>(type: T, payload: SfuRequestPayload<T>): Promise<ResponsePayloads[T]>;
   /** The socket went away: the participant's media closes now, its identity is kept for the grace period. */
   close(): void;
   readonly stale: boolean;
@@ -61,7 +71,8 @@ export interface ParticipantRef {
 }
 
 export interface TransportConnectedEvent extends ParticipantRef {
-  direction: 'send' | 'recv';
+  /** 'both': an SDP peer's one transport, carrying its send and its receive media. */
+  direction: 'send' | 'recv' | 'both';
   transportId: string;
 }
 

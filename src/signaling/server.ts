@@ -3,14 +3,19 @@ import type { Registry } from 'prom-client';
 import type { PeerConnection, ParticipantIdentity, PeerSink } from '../sfu/types.ts';
 import type { CallsConfig } from '../config/schema.ts';
 import type { Uws } from '../http/uws.ts';
+import { Type } from '@sinclair/typebox';
+import { SdpPeer } from '../calls/sdp-peer/index.ts';
 import {
   ClientFrame,
   MAX_SIGNAL_MESSAGE_BYTES,
+  RequestId as RequestIdSchema,
   RequestSchemas,
+  SdpMessageSchemas,
   SignalCloseCode,
   type NotificationPayloads,
   type NotificationType,
   type RequestType,
+  type SdpMessagePayload,
 } from '../protocol/signaling.ts';
 import { AppError, toAppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -40,7 +45,25 @@ interface SignalingSession {
   identity: ParticipantIdentity;
   /** The SFU connection, once joined (requests before it get invalid_state). */
   conn: PeerConnection | null;
+  /** Which protocol the socket speaks, from its first media message (docs/sdp.md): mixing is an error. */
+  dialect: 'sdk' | 'sdp' | null;
+  /** Seed 000's SDP peer over this socket's SFU connection; it hears every notification from the welcome on. */
+  sdp: SdpPeer | null;
 }
+
+/** SDK requests that decide the dialect (leave and moderation do not: both dialects may send them). */
+const SDK_MEDIA: ReadonlySet<RequestType> = new Set<RequestType>(['createTransport', 'connectTransport', 'produce', 'consume', 'resumeConsumer', 'pauseConsumer', 'pauseProducer', 'resumeProducer', 'closeProducer', 'setPreferredLayers', 'restartIce']);
+
+function speak(session: SignalingSession, dialect: 'sdk' | 'sdp'): void {
+  if (session.dialect === null) session.dialect = dialect;
+  else if (session.dialect !== dialect) {
+    const other = session.dialect === 'sdp' ? 'seed 000\'s SDP messages (offer / answer / ice_candidate)' : 'the SDK protocol (createTransport, produce, consume…)';
+    throw new AppError('invalid_state', `This socket speaks ${other}: one socket cannot mix the two`);
+  }
+}
+
+/** What a seed 000 message handler returns: its answer, if any, was already sent as a frame of its own. */
+const NO_REPLY = Symbol('no reply');
 
 /** The frames of src/protocol/signaling.ts: {type, id, payload} in; response / error out. */
 const signalingFrames: FrameProtocol = {
@@ -56,8 +79,9 @@ const signalingFrames: FrameProtocol = {
     if (typeof id === 'number' && Number.isInteger(id)) return id;
     return undefined;
   },
-  payload: (frame) => (frame as { payload?: unknown }).payload ?? {},
-  reply: (id, result) => ({ type: 'response', id, payload: result }),
+  // Requests are checked with their id (SDK requests need one; seed 000's messages have none).
+  payload: (frame) => ({ id: (frame as { id?: unknown }).id, payload: (frame as { payload?: unknown }).payload ?? {} }),
+  reply: (id, result) => (result === NO_REPLY ? null : { type: 'response', id, payload: result }),
   error(id: RequestId | undefined, error: AppError) {
     const payload = { code: error.code, message: error.message };
     return id === undefined ? { type: 'error', payload } : { type: 'error', id, payload };
@@ -77,7 +101,9 @@ function refusalFor(error: unknown): Refusal {
 function sinkFor(socket: Socket<SignalingSession>): PeerSink {
   return {
     notify<T extends NotificationType>(type: T, payload: NotificationPayloads[T]): void {
-      socket.send({ type, payload });
+      const { session } = socket;
+      session.sdp?.observe(type, payload, session.dialect === 'sdp');
+      if (session.dialect !== 'sdp') socket.send({ type, payload });
     },
     close(code: number, reason: string): void {
       socket.close(code, reason);
@@ -96,8 +122,10 @@ function join(deps: SignalingDeps, logger: Logger, socket: Socket<SignalingSessi
   }
   joined.then(
     (conn) => {
-      if (socket.isOpen) socket.session.conn = conn;
-      else conn.close(); // the socket went away while joining
+      if (socket.isOpen) {
+        socket.session.conn = conn;
+        socket.session.sdp?.attach(conn);
+      } else conn.close(); // the socket went away while joining
     },
     (error: unknown) => {
       const appError = toAppError(error);
@@ -129,11 +157,21 @@ export function attachSignaling(app: Uws.TemplatedApp, deps: SignalingDeps): Soc
         if (!token) throw new AppError('unauthorized', 'missing token');
         const identity = await deps.resolveToken(token);
         if (!identity) throw new AppError('unauthorized', 'invalid, expired or used token');
-        return { identity, conn: null };
+        return { identity, conn: null, dialect: null, sdp: null };
       },
       refusal: refusalFor,
-      opened: (socket) => join(deps, logger, socket),
+      opened(socket) {
+        socket.session.sdp = new SdpPeer(
+          {
+            send: (type, payload) => socket.send({ type, payload }),
+            forward: (type, payload) => socket.send({ type, payload }),
+          },
+          logger.child({ participantId: socket.session.identity.participantId }),
+        );
+        join(deps, logger, socket);
+      },
       closed(socket) {
+        socket.session.sdp?.close();
         socket.session.conn?.close();
         socket.session.conn = null;
       },
@@ -141,10 +179,23 @@ export function attachSignaling(app: Uws.TemplatedApp, deps: SignalingDeps): Soc
     { logger: deps.logger, ...(deps.registry ? { registry: deps.registry } : {}) },
   );
   for (const [type, schema] of Object.entries(RequestSchemas) as Array<[RequestType, TSchema]>) {
-    endpoint.request(type, schema, (socket, payload) => {
+    endpoint.request(type, Type.Object({ id: RequestIdSchema, payload: schema }), (socket, frame) => {
       const conn = socket.session.conn;
       if (!conn) throw new AppError('invalid_state', `${type} received before welcome: wait for the welcome message`);
-      return conn.request(type, payload as never);
+      if (SDK_MEDIA.has(type)) speak(socket.session, 'sdk');
+      return conn.request(type, (frame as { payload: unknown }).payload as never);
+    });
+  }
+  // Seed 000's dialect: answered by frames of their own (an answer, an offer), never by a response.
+  for (const type of Object.keys(SdpMessageSchemas) as Array<keyof typeof SdpMessageSchemas>) {
+    endpoint.request(type, Type.Object({ id: Type.Optional(Type.Unknown()), payload: SdpMessageSchemas[type] }), async (socket, frame) => {
+      const { session } = socket;
+      speak(session, 'sdp');
+      const payload = (frame as { payload: SdpMessagePayload<typeof type> }).payload;
+      if (type === 'offer') await session.sdp!.offer((payload as SdpMessagePayload<'offer'>).sdp);
+      else if (type === 'answer') await session.sdp!.answer((payload as SdpMessagePayload<'answer'>).sdp);
+      // ice_candidate: the server is ICE-lite and learns the client's address from its checks.
+      return NO_REPLY;
     });
   }
   return endpoint;

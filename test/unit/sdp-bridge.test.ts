@@ -68,6 +68,8 @@ t.test('a Chrome sendrecv offer becomes producers the router accepts and capabil
   t.equal(consumer.rtpParameters.codecs[0]!.payloadType, vp8.preferredPayloadType, 'VP8 has the payload type Chrome offers it with (src/media/codecs.ts)');
   t.equal(sendableInAnswer(consumer.rtpParameters, video!.rtpCapabilities), inClientsTypes, 'an answer may carry the consumer only in the client\'s payload types');
   t.ok(sendableInAnswer({ ...consumer.rtpParameters, codecs: [{ ...consumer.rtpParameters.codecs[0]!, payloadType: 96 }] }, video!.rtpCapabilities), 'VP8 at the client\'s 96 can');
+  const plain = await recv.consume({ producerId: audioProducer.id, rtpCapabilities: audio!.rtpCapabilities!, mid: '0', paused: true, enableRtx: false });
+  t.ok(sendableInAnswer(plain.rtpParameters, audio!.rtpCapabilities), 'a consumer in the client\'s payload types can');
 
   const answer = buildAnswer({
     transport: { iceParameters: send.iceParameters, iceCandidates: send.iceCandidates, dtlsParameters: send.dtlsParameters },

@@ -1,0 +1,1 @@
+export { SdpPeer, type SdpPeerOutput } from './sdp-peer.ts';
