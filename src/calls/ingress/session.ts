@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestPayload, type RequestType, type ResponsePayloads } from '../../protocol/signaling.ts';
+import { SignalCloseCode, type NotificationPayloads, type NotificationType, type RequestType, type ResponsePayloads } from '../../protocol/signaling.ts';
 import { AppError } from '../../shared/errors.ts';
 import { SafeEmitter } from '../../shared/events.ts';
 import { sha256Hex } from '../../shared/ids.ts';
 import type { Logger } from '../../shared/logger.ts';
-import type { ParticipantIdentity, PeerConnection, PeerSink } from '../../sfu/types.ts';
+import type { ParticipantIdentity, PeerConnection, PeerSink, SfuRequestPayload } from '../../sfu/types.ts';
 
 export type IngressKind = 'whip' | 'whep';
 
@@ -117,7 +117,7 @@ export class IngressSession extends SafeEmitter<IngressSessionEvents> {
   }
 
   /** One SFU request as this participant; invalid_state once the session closed. */
-  async request<T extends RequestType>(type: T, payload: RequestPayload<T>): Promise<ResponsePayloads[T]> {
+  async request<T extends RequestType>(type: T, payload: SfuRequestPayload<T>): Promise<ResponsePayloads[T]> {
     const conn = this.#conn;
     if (this.closed || !conn || conn.stale) throw new AppError('invalid_state', 'This session has ended');
     return conn.request(type, payload);
