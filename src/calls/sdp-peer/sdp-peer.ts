@@ -11,7 +11,7 @@ import type { NotificationPayloads, NotificationType, ResponsePayloads, SdpServe
 import { AppError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { PeerConnection } from '../../sfu/index.ts';
-import { buildAnswer, buildOffer, connectParameters, parseOffer, sendableInAnswer, serverDtlsRole, type MediaKind, type OfferedMedia, type SectionPlan, type TransportDescription } from '../../sfu/sdp/index.ts';
+import { buildAnswer, buildOffer, connectParameters, parseOffer, restrictToRouterExtensionIds, sendableInAnswer, serverDtlsRole, type MediaKind, type OfferedMedia, type SectionPlan, type TransportDescription } from '../../sfu/sdp/index.ts';
 
 export interface SdpPeerOutput {
   send<T extends keyof SdpServerPayloads>(type: T, payload: SdpServerPayloads[T]): void;
@@ -148,7 +148,7 @@ export class SdpPeer {
 
   async #onOffer(sdp: string): Promise<void> {
     if (!this.#conn || !this.#routerCaps) throw new AppError('invalid_state', 'offer received before the server welcomed this socket: wait for it');
-    const offer = parseOffer(sdp, this.#routerCaps);
+    const offer = restrictToRouterExtensionIds(parseOffer(sdp, this.#routerCaps), this.#routerCaps);
     if (this.#pending) {
       // Collision: the client's offer wins; the server's offer is dropped and made again afterwards.
       this.#dropPending();
@@ -296,7 +296,7 @@ export class SdpPeer {
   async #onAnswer(sdp: string): Promise<void> {
     const pending = this.#pending;
     if (!pending || !this.#routerCaps) throw new AppError('invalid_state', 'answer received but no server offer is pending (after a collision the server re-offers)');
-    const answer = parseOffer(sdp, this.#routerCaps);
+    const answer = restrictToRouterExtensionIds(parseOffer(sdp, this.#routerCaps), this.#routerCaps);
     if (answer.media.length !== pending.length || answer.media.some((m, i) => m.mid !== pending[i]!.mid)) {
       throw new AppError('validation_failed', `the answer must have the offer's ${pending.length} m-lines in order (mids ${pending.map((s) => s.mid).join(' ')})`);
     }

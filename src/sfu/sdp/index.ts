@@ -42,6 +42,7 @@ import type { SectionPlan } from './describe.ts';
 export { parseOffer, type MediaDirection, type MediaKind, type OfferedMedia, type ParsedOffer } from './offer.ts';
 export { buildAnswer, buildOffer, type DescriptionOptions, type OutgoingTrack, type SectionPlan, type TransportDescription } from './describe.ts';
 export { h264Profile } from './codecs.ts';
+export { restrictToRouterExtensionIds } from './receive-extensions.ts';
 
 /** The DTLS role the server takes in its answer: the client's a=setup decides (actpass → the server is passive). */
 export function serverDtlsRole(offer: Pick<ParsedOffer, 'dtlsParameters'>): 'client' | 'server' {

@@ -22,7 +22,16 @@ export async function startSdpCall(page: Page, wsUrl: string, video = true): Pro
       const media = await navigator.mediaDevices.getUserMedia({ audio: true, video: video ? { width: 320, height: 240, frameRate: 15 } : false });
       const pc = new RTCPeerConnection();
       for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendrecv', streams: [media] });
-      pc.ontrack = () => state.tracks++;
+      // Remote media plays as a page would play it: audio is only pulled from the jitter buffer
+      // (totalSamplesReceived) while something renders it.
+      pc.ontrack = (event) => {
+        state.tracks++;
+        const element = document.createElement(event.track.kind === 'audio' ? 'audio' : 'video');
+        element.autoplay = true;
+        (element as HTMLMediaElement & { playsInline?: boolean }).playsInline = true;
+        element.srcObject = new MediaStream([event.track]);
+        document.body.append(element);
+      };
       const ws = new WebSocket(wsUrl);
       const send = (type: string, payload: unknown) => ws.send(JSON.stringify({ type, payload }));
       pc.onicecandidate = (event) => send('ice_candidate', event.candidate ? event.candidate.toJSON() : null);
