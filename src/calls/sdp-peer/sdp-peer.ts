@@ -59,6 +59,8 @@ export class SdpPeer {
   readonly #remote = new Map<string, RemoteTrack>();
   /** Display names of the other participants (peer_left names who left, as seed 000 asks). */
   readonly #names = new Map<string, string>();
+  /** Participants the client was told about with peer_joined (by this peer, or as the SFU's own frame before the socket chose a dialect). */
+  readonly #announced = new Set<string>();
   #transport: (TransportDescription & { id: string }) | null = null;
   #slots: Slot[] = [];
   /** A server offer waiting for the client's answer: the slots it proposes. */
@@ -114,19 +116,35 @@ export class SdpPeer {
       for (const [id, track] of this.#remote) if (track.participantId === left.participantId) this.#remote.delete(id);
       if (speaksSdp) this.#out.send('peer_left', { participantId: left.participantId, displayName: this.#names.get(left.participantId) ?? '' });
       this.#names.delete(left.participantId);
+      this.#announced.delete(left.participantId);
       changed = true;
     } else if (type === 'peer_joined') {
       const joined = payload as NotificationPayloads['peer_joined'];
       this.#names.set(joined.participantId, joined.displayName);
+      this.#announced.add(joined.participantId);
       if (speaksSdp) this.#out.send('peer_joined', { participantId: joined.participantId, displayName: joined.displayName });
     } else if (speaksSdp && FORWARDED.has(type)) {
       this.#out.forward(type, payload);
     }
+    if (speaksSdp) this.#announcePresent();
     if (changed && speaksSdp && this.#transport) this.#queueRenegotiation();
+  }
+
+  /**
+   * Seed 000 tells both sides `peer_joined`: who was already in the call when this participant
+   * arrived (the welcome's peers) is announced once the socket speaks SDP.
+   */
+  #announcePresent(): void {
+    for (const [participantId, displayName] of this.#names) {
+      if (this.#announced.has(participantId)) continue;
+      this.#announced.add(participantId);
+      this.#out.send('peer_joined', { participantId, displayName });
+    }
   }
 
   /** A client offer: answered (with the answer frame), or rejected with an AppError. */
   offer(sdp: string): Promise<void> {
+    this.#announcePresent();
     return this.#enqueue(() => this.#onOffer(sdp));
   }
 
