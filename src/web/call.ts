@@ -10,6 +10,10 @@ import type { MediaKind, MediaSource, NotificationPayloads, PeerInfo, ProducerIn
 import type { Api, SignalingTicket } from './api.ts';
 import { CloseCode, SignalingClient, type Notification } from './signaling.ts';
 import { decryptReceiver, encryptSender } from './e2ee.ts';
+import type { PlainCallSession } from './plain-call.ts';
+
+/** The page's call: through the SDK (CallSession) or plain WebRTC (`?mode=sdp`, PlainCallSession). */
+export type PageSession = CallSession | PlainCallSession;
 
 export type FinishReason = 'left' | 'ended' | 'replaced' | 'error';
 
@@ -21,6 +25,13 @@ export interface PeerState {
   producers: Map<string, ProducerInfo>;
 }
 
+/** A remote track on screen: a mediasoup-client Consumer, or a plain RTCPeerConnection's track (plain-call.ts). */
+export interface RemoteTrack {
+  id: string;
+  kind: 'audio' | 'video';
+  track: MediaStreamTrack;
+}
+
 /** What the page shows; the session calls these as the call changes. */
 export interface CallView {
   status(text: string): void;
@@ -28,8 +39,8 @@ export interface CallView {
   peerAdded(peer: PeerState): void;
   peerUpdated(peer: PeerState): void;
   peerRemoved(participantId: string): void;
-  trackAdded(participantId: string, consumer: types.Consumer): void;
-  trackRemoved(participantId: string, consumer: types.Consumer): void;
+  trackAdded(participantId: string, consumer: RemoteTrack): void;
+  trackRemoved(participantId: string, consumer: RemoteTrack): void;
   activeSpeaker(participantId: string | null): void;
   localMediaChanged(): void;
   /** Every `call_status` notification (paid calls: state changes and billing warnings). */

@@ -5,7 +5,8 @@
 import type { types } from 'mediasoup-client';
 import type { UserEventEnvelope } from '../protocol/user-events.ts';
 import type { Link, PaidCall, User } from './api.ts';
-import type { CallSession, ReceivedNotification } from './call.ts';
+import type { CallSession, PageSession, ReceivedNotification } from './call.ts';
+import { PlainCallSession } from './plain-call.ts';
 import { pageLog, store, type PaidRole } from './store.ts';
 import type { VideochatTicket } from '../protocol/videochat.ts';
 import { openVideochat } from './screens/videochat.ts';
@@ -13,7 +14,10 @@ import { openVideochat } from './screens/videochat.ts';
 export interface CallplaneDebug {
   readonly me: User | null;
   readonly state: string;
+  /** The SDK session (null in plain mode: see `plain`). */
   readonly session: CallSession | null;
+  /** The plain-WebRTC session of `?mode=sdp` (its RTCPeerConnection is `plain.pc`). */
+  readonly plain: PlainCallSession | null;
   readonly callId: string | null;
   readonly participantId: string | null;
   readonly device: types.Device | null;
@@ -27,7 +31,7 @@ export interface CallplaneDebug {
   readonly notifications: ReceivedNotification[];
   /** Every user-socket event this page received, in order. */
   readonly userEvents: UserEventEnvelope[];
-  readonly timings: CallSession['timings'] | null;
+  readonly timings: PageSession['timings'] | null;
   /** Errors shown in the status line. */
   readonly errors: string[];
   /** The paid call this page is in (or just left): its side, the latest figures, status polls so far. */
@@ -46,6 +50,10 @@ declare global {
 
 export function exposeDebugHandle(): void {
   const session = () => store.get().session;
+  const sdk = (): CallSession | null => {
+    const current = session();
+    return current && !(current instanceof PlainCallSession) ? current : null;
+  };
   window.callplane = {
     get me() {
       return store.get().me;
@@ -54,7 +62,11 @@ export function exposeDebugHandle(): void {
       return document.body.dataset.state ?? 'loading';
     },
     get session() {
-      return session();
+      return sdk();
+    },
+    get plain() {
+      const current = session();
+      return current instanceof PlainCallSession ? current : null;
     },
     get callId() {
       return session()?.callId ?? null;
@@ -63,19 +75,19 @@ export function exposeDebugHandle(): void {
       return session()?.participantId ?? null;
     },
     get device() {
-      return session()?.device ?? null;
+      return sdk()?.device ?? null;
     },
     get sendTransport() {
-      return session()?.sendTransport ?? null;
+      return sdk()?.sendTransport ?? null;
     },
     get recvTransport() {
-      return session()?.recvTransport ?? null;
+      return sdk()?.recvTransport ?? null;
     },
     get producers() {
-      return Object.fromEntries(session()?.producers ?? []);
+      return Object.fromEntries(sdk()?.producers ?? []);
     },
     get consumers() {
-      return session()?.consumersByPeer ?? {};
+      return sdk()?.consumersByPeer ?? {};
     },
     get lastCallStatus() {
       return session()?.lastCallStatus ?? null;

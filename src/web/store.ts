@@ -6,7 +6,7 @@
 import type { NotificationPayloads } from '../protocol/signaling.ts';
 import type { UserEventEnvelope } from '../protocol/user-events.ts';
 import type { Call, Link, PaidCall, PublicLink, Room, User } from './api.ts';
-import type { CallSession, ReceivedNotification } from './call.ts';
+import type { PageSession, ReceivedNotification } from './call.ts';
 import type { PaidMeter } from './paid.ts';
 import type { UserSocket } from './user-socket.ts';
 
@@ -70,7 +70,7 @@ export interface PaidContext {
 export interface AppState {
   screen: Screen;
   me: User | null;
-  session: CallSession | null;
+  session: PageSession | null;
   userSocket: UserSocket | null;
   rooms: readonly Room[];
   /** Ringing room calls by call id. */

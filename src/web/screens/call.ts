@@ -4,7 +4,8 @@
  * its call ends and where the page goes after.
  */
 import type { NotificationPayloads } from '../../protocol/signaling.ts';
-import { CallSession, type CallView, type FinishReason, type PeerState, type SessionTicket } from '../call.ts';
+import { CallSession, type CallView, type FinishReason, type PageSession, type PeerState, type SessionTicket } from '../call.ts';
+import { PlainCallSession } from '../plain-call.ts';
 import { $, api, h, showError, showScreen, status } from '../page.ts';
 import { mapWithout, pageLog, store } from '../store.ts';
 
@@ -52,7 +53,12 @@ export function openSession(ticket: SessionTicket, options: OpenSessionOptions):
   $('meter').hidden = kind !== 'paid';
   store.update(({ invites }) => (invites.has(ticket.call.id) ? { invites: mapWithout(invites, ticket.call.id) } : {}));
   showScreen('call');
-  const session = new CallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications, e2eeSecret: options.e2eeSecret ?? null });
+  // ?mode=sdp: plain WebRTC (seed 000's offer / answer on the socket, no mediasoup-client; src/web/plain-call.ts).
+  const plain = new URLSearchParams(location.search).get('mode') === 'sdp' && !options.e2eeSecret;
+  const session: PageSession = plain
+    ? new PlainCallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications })
+    : new CallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications, e2eeSecret: options.e2eeSecret ?? null });
+  $('call').dataset.mode = plain ? 'sdp' : 'sdk';
   store.update({ session });
   renderMuteButtons();
   session.start();
@@ -182,7 +188,7 @@ function createView(options: OpenSessionOptions): CallView {
 }
 
 /** `endCall` is what the End button does (a paid call's end answer carries its final figures). */
-export function mountCall({ endCall }: { endCall: (session: CallSession) => Promise<unknown> }): void {
+export function mountCall({ endCall }: { endCall: (session: PageSession) => Promise<unknown> }): void {
   $('mute-mic').addEventListener('click', () => {
     store.get().session?.toggleMic().catch(showError);
     renderMuteButtons();

@@ -4,7 +4,7 @@
  * ends on. The host answers from the lobby's ring, the guest from the link's page.
  */
 import type { PaidCall, PaidCallTicket } from '../api.ts';
-import type { CallSession } from '../call.ts';
+import type { PageSession } from '../call.ts';
 import { PaidMeter, billingWarning, clock, endReasonText, isTerminal, meterHeadline, money, newerCall, rateText, timeOfDay } from '../paid.ts';
 import { $, api, showScreen, status } from '../page.ts';
 import { store, watch, type PaidContext, type PaidRole } from '../store.ts';
@@ -16,7 +16,7 @@ export function inPaidSession(): boolean {
 }
 
 /** The End button: a paid call's end answer carries its final figures, shown at once. */
-export function endCall(session: CallSession): Promise<unknown> {
+export function endCall(session: PageSession): Promise<unknown> {
   return inPaidSession() ? session.end<PaidCall>((call) => updatePaid(call)) : session.end();
 }
 
