@@ -15,6 +15,11 @@
 // POST /join answered, welcome, device loaded, receive transport created, first consume answered,
 // receive transport connected (ICE+DTLS), first resume answered, first frame.
 //
+// --mode sdk|sdp|both (default sdk): the joiner uses the demo's SDK path, its plain WebRTC mode
+// (?mode=sdp, src/web/plain-call.ts: RTCPeerConnection and seed 000's offer/answer), or both, one
+// series after the other against the same publisher in the same run. The plain path's steps are
+// POST /join answered, socket open, offer sent, answer applied, ICE+DTLS connected, first frame.
+//
 // --storm N [--interval-ms 300]: N joiner pages (one Chromium, a context each) are signed in first,
 // then click "Join call" one every --interval-ms, without waiting for each other; each reports its
 // click → first frame, and the run prints p50/p95/p99 and failures. This is the case of people
@@ -41,13 +46,14 @@ const { values: opts } = parseArgs({
     video: { type: 'string', default: '640x360@30' },
     json: { type: 'string' },
     storm: { type: 'string' },
+    mode: { type: 'string', default: 'sdk' },
     'interval-ms': { type: 'string', default: '300' },
     chromium: { type: 'string', default: process.env.CALLPLANE_CHROMIUM ?? '/usr/bin/chromium' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opts.help) {
-  console.log('usage: node scripts/bench/join-to-frame.mjs [--url URL] [--runs N (>= 10)] [--gap-ms MS] [--video WxH@FPS] [--json FILE] [--chromium PATH]');
+  console.log('usage: node scripts/bench/join-to-frame.mjs [--url URL] [--runs N (>= 10)] [--gap-ms MS] [--video WxH@FPS] [--mode sdk|sdp|both] [--json FILE] [--chromium PATH]');
   console.log('       node scripts/bench/join-to-frame.mjs --storm N [--interval-ms 300] [--url URL] [--video WxH@FPS] [--json FILE]');
   process.exit(0);
 }
@@ -55,6 +61,11 @@ const base = opts.url.replace(/\/$/, '');
 const runs = Math.max(10, Number(opts.runs) || 12);
 const gapMs = Math.max(0, Number(opts['gap-ms']) || 0);
 const STEP_TIMEOUT_MS = 30_000;
+const modes = opts.mode === 'both' ? ['sdk', 'sdp'] : [opts.mode];
+if (!modes.every((m) => m === 'sdk' || m === 'sdp')) {
+  console.error(`--mode must be sdk, sdp or both (got ${opts.mode})`);
+  process.exit(2);
+}
 
 
 async function api(method, path, { token, body } = {}) {
@@ -88,8 +99,8 @@ async function launch(name) {
   return { context, page };
 }
 
-async function openSignedIn(page, token) {
-  await page.goto(`${base}/?video=${encodeURIComponent(opts.video)}#token=${encodeURIComponent(token)}`);
+async function openSignedIn(page, token, mode = 'sdk') {
+  await page.goto(`${base}/?video=${encodeURIComponent(opts.video)}${mode === 'sdp' ? '&mode=sdp' : ''}#token=${encodeURIComponent(token)}`);
   await waitFor('the lobby', () => page.evaluate(() => document.body.dataset.state === 'lobby'));
 }
 
@@ -98,7 +109,7 @@ function percentile(sorted, p) {
 }
 
 /** The join's steps, each from the previous mark (click first): [key of the mark, label]. */
-const STEPS = [
+const SDK_STEPS = [
   ['start', 'REST join'],
   ['welcome', 'welcome'],
   ['deviceLoaded', 'device load'],
@@ -108,7 +119,16 @@ const STEPS = [
   ['resumeAnswered', 'resume'],
   ['frame', 'first key frame → presented'],
 ];
-function stepDurations(marks) {
+/** The plain WebRTC path's marks (src/web/plain-call.ts timings). */
+const SDP_STEPS = [
+  ['start', 'REST join'],
+  ['socketOpen', 'socket open'],
+  ['offerSent', 'offer'],
+  ['answerApplied', 'answer'],
+  ['connected', 'ICE+DTLS'],
+  ['frame', 'first key frame → presented'],
+];
+function stepDurations(marks, STEPS) {
   const steps = {};
   let previous = marks.click;
   for (const [key] of STEPS) {
@@ -147,73 +167,90 @@ try {
   await waitFor('the publisher to send video', () =>
     publisher.page.evaluate(() => window.callplane.sendTransport?.connectionState === 'connected' && Object.values(window.callplane.producers).some((p) => p.kind === 'video')),
   );
-  console.log(`join-to-frame: ${base}, ${runs} runs ${gapMs} ms apart, capture ${opts.video}, publisher ${publisherPid}`);
-  console.log(' run   click→frame   POST join    welcome   stats≥1frame   | steps: ' + STEPS.map(([, label]) => label).join(' · '));
+  console.log(`join-to-frame: ${base}, ${runs} runs ${gapMs} ms apart, capture ${opts.video}, publisher ${publisherPid}, mode ${modes.join(' then ')}`);
+  const summaries = {};
+  const allResults = {};
+  for (const mode of modes) {
+    const STEPS = mode === 'sdp' ? SDP_STEPS : SDK_STEPS;
+    console.log(`\n[${mode === 'sdp' ? 'plain WebRTC (?mode=sdp)' : 'SDK (mediasoup-client)'}]`);
+    console.log(' run   click→frame   POST join    welcome   stats≥1frame   | steps: ' + STEPS.map(([, label]) => label).join(' · '));
 
-  const results = [];
-  for (let run = 1; run <= runs; run++) {
-    if (run > 1 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
-    await openSignedIn(joiner.page, guest.access_token);
-    const button = joiner.page.locator(`[data-testid=room][data-room-id="${room.id}"] [data-testid=join-call]`);
-    await button.waitFor({ timeout: STEP_TIMEOUT_MS });
-    // Mark and click in the page itself, so the clock and the frame callback share a timeline.
-    await joiner.page.evaluate((roomId) => {
-      window.__benchClick = performance.now();
-      document.querySelector(`[data-testid=room][data-room-id="${roomId}"] [data-testid=join-call]`).click();
-    }, room.id);
-    const statsFrameAt = await waitFor(
-      'a decoded frame in getStats',
-      () =>
-        joiner.page.evaluate(async (from) => {
-          const debug = window.callplane;
-          const consumer = (debug.consumers[from] ?? []).find((c) => c.kind === 'video');
-          if (!consumer || !debug.recvTransport) return null;
-          const stats = await consumer.getStats();
-          let decoded = 0;
-          stats.forEach((s) => {
-            if (s.type === 'inbound-rtp' && s.mid !== 'probator' && s.trackIdentifier !== 'probator') decoded += s.framesDecoded ?? 0;
-          });
-          return decoded > 0 ? performance.now() : null;
+    const results = [];
+    for (let run = 1; run <= runs; run++) {
+      if (run > 1 && gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      await openSignedIn(joiner.page, guest.access_token, mode);
+      const button = joiner.page.locator(`[data-testid=room][data-room-id="${room.id}"] [data-testid=join-call]`);
+      await button.waitFor({ timeout: STEP_TIMEOUT_MS });
+      // Mark and click in the page itself, so the clock and the frame callback share a timeline.
+      await joiner.page.evaluate((roomId) => {
+        window.__benchClick = performance.now();
+        document.querySelector(`[data-testid=room][data-room-id="${roomId}"] [data-testid=join-call]`).click();
+      }, room.id);
+      const statsFrameAt = await waitFor(
+        'a decoded frame in getStats',
+        () =>
+          joiner.page.evaluate(async ({ from, mode }) => {
+            const debug = window.callplane;
+            if (mode === 'sdp') {
+              if (!debug.plain?.pc) return null;
+              let frames = 0;
+              (await debug.plain.pc.getStats()).forEach((s) => {
+                if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0;
+              });
+              return frames > 0 ? performance.now() : null;
+            }
+            const consumer = (debug.consumers[from] ?? []).find((c) => c.kind === 'video');
+            if (!consumer || !debug.recvTransport) return null;
+            const stats = await consumer.getStats();
+            let decoded = 0;
+            stats.forEach((s) => {
+              if (s.type === 'inbound-rtp' && s.mid !== 'probator' && s.trackIdentifier !== 'probator') decoded += s.framesDecoded ?? 0;
+            });
+            return decoded > 0 ? performance.now() : null;
+          }, { from: publisherPid, mode }),
+        STEP_TIMEOUT_MS,
+        20,
+      );
+      const timings = await waitFor('the first presented frame', () =>
+        joiner.page.evaluate((from) => {
+          const t = window.callplane.timings;
+          return t && t.firstFrame[from] !== undefined ? { ...t, click: window.__benchClick } : null;
         }, publisherPid),
-      STEP_TIMEOUT_MS,
-      20,
-    );
-    const timings = await waitFor('the first presented frame', () =>
-      joiner.page.evaluate((from) => {
-        const t = window.callplane.timings;
-        return t && t.firstFrame[from] !== undefined ? { ...t, click: window.__benchClick } : null;
-      }, publisherPid),
-    );
-    const result = {
-      run,
-      clickToFrameMs: timings.firstFrame[publisherPid] - timings.click,
-      joinAnsweredMs: timings.start - timings.click,
-      welcomeMs: timings.welcome === undefined ? null : timings.welcome - timings.click,
-      statsFrameMs: statsFrameAt - timings.click,
-      steps: stepDurations({ ...timings, frame: timings.firstFrame[publisherPid] }),
-    };
-    results.push(result);
-    console.log(`${String(run).padStart(4)}   ${fmt(result.clickToFrameMs)}   ${fmt(result.joinAnsweredMs)}   ${fmt(result.welcomeMs)}   ${fmt(result.statsFrameMs)}   | ${STEPS.map(([key]) => fmt(result.steps[key]).trim()).join(' · ')}`);
-    await joiner.page.getByTestId('leave').click();
-    await waitFor('the joiner to leave', () => joiner.page.evaluate(() => document.body.dataset.state === 'lobby'));
-  }
+      );
+      const result = {
+        run,
+        clickToFrameMs: timings.firstFrame[publisherPid] - timings.click,
+        joinAnsweredMs: timings.start - timings.click,
+        welcomeMs: timings.welcome === undefined ? null : timings.welcome - timings.click,
+        statsFrameMs: statsFrameAt - timings.click,
+        steps: stepDurations({ ...timings, frame: timings.firstFrame[publisherPid] }, STEPS),
+      };
+      results.push(result);
+      console.log(`${String(run).padStart(4)}   ${fmt(result.clickToFrameMs)}   ${fmt(result.joinAnsweredMs)}   ${fmt(result.welcomeMs)}   ${fmt(result.statsFrameMs)}   | ${STEPS.map(([key]) => fmt(result.steps[key]).trim()).join(' · ')}`);
+      await joiner.page.getByTestId('leave').click();
+      await waitFor('the joiner to leave', () => joiner.page.evaluate(() => document.body.dataset.state === 'lobby'));
+    }
 
-  const summary = {};
-  for (const key of ['clickToFrameMs', 'joinAnsweredMs', 'welcomeMs', 'statsFrameMs']) {
-    const sorted = results.map((r) => r[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
-    summary[key] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95), min: sorted[0], max: sorted.at(-1) };
+    const summary = {};
+    for (const key of ['clickToFrameMs', 'joinAnsweredMs', 'welcomeMs', 'statsFrameMs']) {
+      const sorted = results.map((r) => r[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
+      summary[key] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95), min: sorted[0], max: sorted.at(-1) };
+    }
+    const stepP50 = STEPS.map(([key, label]) => {
+      const sorted = results.map((r) => r.steps[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
+      summary[`step_${key}`] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
+      return `${label} ${sorted.length ? percentile(sorted, 50).toFixed(0) : '-'}`;
+    });
+    console.log(`\n[${mode}] steps, p50 ms: ${stepP50.join(' · ')}`);
+    const s = summary.clickToFrameMs;
+    console.log(`\n[${mode}] join → first frame over ${runs} runs: p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`);
+    console.log(`  POST join answered p50 ${summary.joinAnsweredMs.p50.toFixed(0)} ms; ${mode === 'sdk' ? `welcome p50 ${summary.welcomeMs.p50?.toFixed(0)} ms;` : ''} getStats frame p50 ${summary.statsFrameMs.p50.toFixed(0)} ms`);
+    summaries[mode] = summary;
+    allResults[mode] = results;
   }
-  const stepP50 = STEPS.map(([key, label]) => {
-    const sorted = results.map((r) => r.steps[key]).filter((v) => typeof v === 'number').sort((x, y) => x - y);
-    summary[`step_${key}`] = { p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
-    return `${label} ${sorted.length ? percentile(sorted, 50).toFixed(0) : '-'}`;
-  });
-  console.log(`\nsteps, p50 ms: ${stepP50.join(' · ')}`);
-  const s = summary.clickToFrameMs;
-  console.log(`\njoin → first frame over ${runs} runs: p50 ${s.p50.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`);
-  console.log(`  POST join answered p50 ${summary.joinAnsweredMs.p50.toFixed(0)} ms; welcome p50 ${summary.welcomeMs.p50?.toFixed(0)} ms; getStats frame p50 ${summary.statsFrameMs.p50.toFixed(0)} ms`);
+  if (modes.length > 1) console.log(`\nboth paths, click → first frame p50: ${modes.map((m) => `${m} ${summaries[m].clickToFrameMs.p50.toFixed(0)} ms (p95 ${summaries[m].clickToFrameMs.p95.toFixed(0)})`).join(', ')}`);
   if (opts.json) {
-    writeFileSync(opts.json, `${JSON.stringify({ url: base, video: opts.video, runs, gapMs, at: new Date().toISOString(), summary, results }, null, 2)}\n`);
+    writeFileSync(opts.json, `${JSON.stringify({ url: base, video: opts.video, runs, gapMs, at: new Date().toISOString(), ...(modes.length === 1 ? { mode: modes[0], summary: summaries[modes[0]], results: allResults[modes[0]] } : { modes, summaries, results: allResults }) }, null, 2)}\n`);
     console.log(`wrote ${opts.json}`);
   }
   await api('POST', `/v1/calls/${await publisher.page.evaluate(() => window.callplane.callId)}/end`, { token: host.access_token }).catch(() => undefined);
