@@ -11,9 +11,8 @@ import { sdpInbound, sdpInboundRaw, sdpState, startSdpCall } from './helpers/sdp
 
 t.setTimeout(120_000);
 
-// Known failure, kept visible (docs/sdp.md, "State"): the negotiation completes (answer, server
-// offer, DTLS connected, packets arrive), but video stops after the first frames and audio packets
-// are discarded. Marked todo until the consumer's header extensions are mapped to the client's ids.
+// This stalled (video stopped after the first frames, audio discarded) until the header extensions
+// were fixed (docs/sdp.md, "Header extensions").
 t.test('two plain RTCPeerConnection pages call each other over seed 000\'s messages', { skip: chromiumMissing() ?? false }, async (t) => {
   const s = await startSignaling(t);
   const [ann, bob] = await Promise.all([launchClient(t, 'Ann'), launchClient(t, 'Bob')]);
