@@ -20,9 +20,9 @@
 // series after the other against the same publisher in the same run. The plain path's steps are
 // POST /join answered, socket open, offer sent, answer applied, ICE+DTLS connected, first frame.
 //
-// --storm N [--interval-ms 300]: N joiner pages (one Chromium, a context each) are signed in first,
-// then click "Join call" one every --interval-ms, without waiting for each other; each reports its
-// click → first frame, and the run prints p50/p95/p99 and failures. This is the case of people
+// --storm N [--interval-ms 300]: N joins, one every --interval-ms, by 4 joiner pages in turn (one
+// Chromium; each leaves once it has its frame), without waiting for each other; each reports its
+// click → first frame, and the run prints p50/p95/p99 and failures (scripts/bench/lib/join-storm.mjs). This is the case of people
 // joining within a second or two of each other (media.key_frame_request_delay_ms).
 //
 // Runs are spaced by --gap-ms (default 3000). Back-to-back joins (--gap-ms 0) measure something
