@@ -5,12 +5,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { TargetError } from './api.ts';
-import { createWeriftEngine } from './engine-werift.ts';
+import { CallplaneApi, TargetError } from './api.ts';
 import { ensureMediaFixtures } from './media-files.ts';
 import type { Engine } from './peer.ts';
 import { compareReports, summaryTable, type LoadtestConfig, type LoadtestReport } from './report.ts';
-import { runLoadtest } from './run.ts';
 
 export const PASS_RATIO = 0.95;
 const EXIT_OK = 0;
@@ -78,15 +76,14 @@ function readReport(path: string): LoadtestReport {
   }
 }
 
+// The engines load their WebRTC stacks (werift alone takes seconds to import): only the one asked for.
 async function engineFor(options: CommandOptions): Promise<Engine> {
   if (options.engine === 'wrtc') {
     const { createWrtcEngine } = await import('./engine-wrtc.ts');
     return createWrtcEngine({ videoKbps: options.videoBitrate, simulcast: options.simulcast });
   }
-  if (options.simulcast) throw new UsageError('--simulcast needs --engine wrtc (the werift engine sends one pre-encoded stream per track)');
-  if (options.media !== 'audio') {
-    if (await ensureMediaFixtures(options.videoBitrate)) process.stderr.write(`loadtest: made the ${options.videoBitrate} kbps VP8 clip with ffmpeg (cached for the next runs)\n`);
-  } else await ensureMediaFixtures(options.videoBitrate);
+  if (await ensureMediaFixtures(options.videoBitrate)) process.stderr.write(`loadtest: made the ${options.videoBitrate} kbps VP8 clip with ffmpeg (cached for the next runs)\n`);
+  const { createWeriftEngine } = await import('./engine-werift.ts');
   return createWeriftEngine({ videoKbps: options.videoBitrate });
 }
 
@@ -98,6 +95,7 @@ async function execute(options: CommandOptions): Promise<number> {
     return EXIT_OK;
   }
   if (!options.url) throw new UsageError('--url <base url> is required (the callplane server to load, e.g. http://127.0.0.1:8080)');
+  if (options.simulcast && options.engine !== 'wrtc') throw new UsageError('--simulcast needs --engine wrtc (the werift engine sends one pre-encoded stream per track)');
   const apiKey = options.apiKey ?? process.env.CALLPLANE_API_KEY;
   if (!apiKey) throw new UsageError('an API key is required: --api-key <key> or CALLPLANE_API_KEY (the operator key, see `callplane doctor`)');
   const config: LoadtestConfig = {
@@ -112,6 +110,7 @@ async function execute(options: CommandOptions): Promise<number> {
     duration_s: options.duration,
     ramp_peers_per_s: options.ramp,
   };
+  await new CallplaneApi(config.url, apiKey).verify();
   const engine = await engineFor(options);
   const controller = new AbortController();
   let interrupts = 0;
@@ -121,6 +120,7 @@ async function execute(options: CommandOptions): Promise<number> {
     process.stderr.write('loadtest: interrupted, cleaning up (again to quit at once)\n');
     controller.abort();
   });
+  const { runLoadtest } = await import('./run.ts');
   const report = await runLoadtest({ config, apiKey, engine, signal: controller.signal });
   process.stdout.write(summaryTable(report));
   if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);

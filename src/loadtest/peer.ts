@@ -91,8 +91,9 @@ export class SimulatedPeer {
       peer.joinMs = performance.now() - started;
       return peer;
     } catch (error) {
+      const closed = peer.#signaling.closeInfo;
       await peer.close();
-      throw error;
+      throw closed ? new Error(`${plan.label}: the server closed its signaling socket (${closed}): ${(error as Error).message}`, { cause: error }) : error;
     }
   }
 

@@ -33,8 +33,7 @@ export interface RunOptions {
 }
 
 export async function runLoadtest({ config, apiKey, engine, signal }: RunOptions): Promise<LoadtestReport> {
-  const api = new CallplaneApi(config.url, apiKey);
-  await api.verify();
+  const api = new CallplaneApi(config.url, apiKey); // the command has verified the target and the key
   const startedAt = new Date();
   const runId = startedAt.toISOString().replace(/[-:.TZ]/g, '').slice(0, 14);
   const limit = pLimit(SETUP_CONCURRENCY);

@@ -26,6 +26,8 @@ export class SignalingClient {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #isClosed = false;
+  /** The close code and reason, once closed. */
+  closeInfo: string | null = null;
 
   constructor(signalingUrl: string, token: string) {
     const separator = signalingUrl.includes('?') ? '&' : '?';
@@ -41,6 +43,7 @@ export class SignalingClient {
     this.closed = new Promise((resolve) => {
       this.#ws.on('close', (code, reason) => {
         this.#isClosed = true;
+        this.closeInfo = `${code}${String(reason) ? ` ${String(reason)}` : ''}`;
         rejectWelcome(new Error(`signaling closed before the welcome (${code} ${String(reason)})`));
         for (const [id, pending] of this.#pending) {
           clearTimeout(pending.timer);
