@@ -33,6 +33,8 @@ export interface LoadtestReport {
   packet_loss_pct: PerKind;
   jitter_ms: PerKind;
   packets: { received: number; lost: number };
+  /** Every receiver's packets over the measured span, per second: what the SFU forwarded to them. */
+  received_packets_per_s: number;
   server: ServerFigures;
   load_tester: { cpu_pct: number; rss_mb: number };
   errors: string[];
@@ -94,6 +96,7 @@ export function summaryTable(report: LoadtestReport): string {
     ['duration', `${report.duration_s} s${report.interrupted ? ' (interrupted)' : ''}`],
     ['peers', `${report.peers.joined}/${report.peers.expected} joined, ${report.peers.failed} failed`],
     ['join time', `p50 ${show(report.join_ms.p50, ' ms')}, p95 ${show(report.join_ms.p95, ' ms')}, p99 ${show(report.join_ms.p99, ' ms')}`],
+    ['packets/s', `${report.received_packets_per_s} received (all receivers, measured span)`],
     ['tracks', `${report.tracks.received}/${report.tracks.expected} received (${report.tracks.received_pct}%)`],
     ['bitrate', `audio ${show(report.bitrate_kbps.audio, ' kbps')}, video ${show(report.bitrate_kbps.video, ' kbps')} (mean per track)`],
     ['packet loss', `audio ${show(report.packet_loss_pct.audio, '%')}, video ${show(report.packet_loss_pct.video, '%')}`],

@@ -45,8 +45,6 @@ export async function runLoadtest({ config, apiKey, engine, signal }: RunOptions
   const calls: string[] = [];
   const peers: SimulatedPeer[] = [];
   let failed = 0;
-  const cpuAtStart = process.cpuUsage();
-  const wallAtStart = performance.now();
 
   try {
     // Users and their access tokens (the API key mints them), one per peer.
@@ -118,13 +116,16 @@ export async function runLoadtest({ config, apiKey, engine, signal }: RunOptions
       // Measured from here: the server's figures cover the steady load, not the ramp.
       const metricsStart = sampleMetrics(await api.metrics(), performance.now());
       const windowStart = performance.now();
+      const cpuAtWindow = process.cpuUsage();
+      const packetsAtWindow = snapshots().reduce((sum, t) => sum + t.packets, 0);
       await abortableSleep(config.duration_s * 1000, signal);
       await tick();
       const metricsEnd = sampleMetrics(await api.metrics(), performance.now());
       const durationS = round((performance.now() - windowStart) / 1000, 1);
       const tracks = snapshots();
       for (const peer of peers) errors.push(...peer.errors);
-      const cpu = process.cpuUsage(cpuAtStart);
+      const cpu = process.cpuUsage(cpuAtWindow);
+      const windowMs = performance.now() - windowStart;
       const report: LoadtestReport = {
         config,
         started_at: startedAt.toISOString(),
@@ -137,8 +138,9 @@ export async function runLoadtest({ config, apiKey, engine, signal }: RunOptions
         },
         tracks: { expected: expectedTracks(config), received: tracks.filter(isReceived).length, received_pct: 0 },
         ...trackFigures(tracks),
+        received_packets_per_s: round((tracks.reduce((sum, t) => sum + t.packets, 0) - packetsAtWindow) / (windowMs / 1000), 0),
         server: serverFigures(metricsStart, metricsEnd),
-        load_tester: { cpu_pct: round(((cpu.user + cpu.system) / 1000 / (performance.now() - wallAtStart)) * 100, 1), rss_mb: round(process.memoryUsage().rss / 2 ** 20, 1) },
+        load_tester: { cpu_pct: round(((cpu.user + cpu.system) / 1000 / windowMs) * 100, 1), rss_mb: round(process.memoryUsage().rss / 2 ** 20, 1) },
         errors: [...new Set(errors)].slice(0, 50),
         interrupted: signal.aborted,
       };

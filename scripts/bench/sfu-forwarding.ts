@@ -1,0 +1,83 @@
+// SFU forwarding (docs/benchmarks.md, "SFU forwarding"): one room of P publishers and S subscribers
+// on one media worker pinned to core 0 (with the server process), the load tester (werift peers
+// counting RTP without decoding) pinned to core 1. Subscribers grow step by step until loss passes
+// 0.5%, the worker reaches 80% CPU, or the load tester saturates its core. Per step: forwarded
+// packets/s (what the receivers counted), consumers, worker CPU (from /proc), and both normalised
+// to one worker core. With --profile, the server runs under --cpu-prof and the hottest functions are printed.
+//
+//   node --import tsx scripts/bench/sfu-forwarding.ts [--publishers 4] [--steps 10,20,40,80,160] [--duration 15] [--profile] [--out file.json]
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { BENCH_API_KEY, cpuSeconds, hottestFrames, loadAverage, runLoadtestCli, startCallplane } from './lib/loadtest-bench.ts';
+
+const { values } = parseArgs({
+  options: {
+    publishers: { type: 'string', default: '4' },
+    steps: { type: 'string', default: '10,20,40,80,160' },
+    duration: { type: 'string', default: '15' },
+    media: { type: 'string', default: 'both' },
+    profile: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'sfu-forwarding.json' },
+  },
+});
+const publishers = Number(values.publishers);
+const steps = values.steps.split(',').map(Number);
+const LOSS_LIMIT_PCT = 0.5;
+const WORKER_CPU_LIMIT_PCT = 80;
+const TESTER_CPU_LIMIT_PCT = 90;
+
+const server = await startCallplane({ core: 0, cpuProfile: values.profile });
+const results: Array<Record<string, unknown>> = [];
+let stopReason = `ran every step (${steps.join(', ')} subscribers)`;
+try {
+  for (const subscribers of steps) {
+    const workerBefore = cpuSeconds(server.workerPid)!;
+    const nodeBefore = cpuSeconds(server.pid)!;
+    const run = await runLoadtestCli(1, ['--url', server.baseUrl, '--api-key', BENCH_API_KEY, '--publishers', String(publishers), '--subscribers', String(subscribers), '--media', values.media, '--duration', values.duration, '--ramp', '25']);
+    const report = run.report;
+    if (!report) throw new Error(`loadtest gave no report (exit ${run.code}): ${run.stderrTail}`);
+    const worker = report.server.workers[0];
+    const pps = report.received_packets_per_s;
+    const workerCpu = worker?.cpu_pct ?? null;
+    const loss = Math.max(report.packet_loss_pct.audio ?? 0, report.packet_loss_pct.video ?? 0);
+    const row = {
+      publishers,
+      subscribers,
+      load_average: loadAverage(),
+      tracks: `${report.tracks.received}/${report.tracks.expected}`,
+      consumers: worker?.consumers ?? null,
+      forwarded_pps: Math.round(pps),
+      worker_cpu_pct: workerCpu,
+      server_node_cpu_pct: report.server.process_cpu_pct,
+      pps_per_worker_core: workerCpu ? Math.round(pps / (workerCpu / 100)) : null,
+      consumers_per_worker_core: workerCpu && worker?.consumers ? Math.round(worker.consumers / (workerCpu / 100)) : null,
+      loss_pct: loss,
+      load_tester_cpu_pct: report.load_tester.cpu_pct,
+      // Whole run of this step (setup and ramp included), from /proc: a cross-check of /metrics.
+      worker_cpu_s_step: Math.round((cpuSeconds(server.workerPid)! - workerBefore) * 10) / 10,
+      node_cpu_s_step: Math.round((cpuSeconds(server.pid)! - nodeBefore) * 10) / 10,
+    };
+    results.push(row);
+    console.log(JSON.stringify(row));
+    if (loss > LOSS_LIMIT_PCT) {
+      stopReason = `loss ${loss}% > ${LOSS_LIMIT_PCT}% at ${subscribers} subscribers`;
+      break;
+    }
+    if ((workerCpu ?? 0) >= WORKER_CPU_LIMIT_PCT) {
+      stopReason = `worker CPU ${workerCpu}% ≥ ${WORKER_CPU_LIMIT_PCT}% at ${subscribers} subscribers`;
+      break;
+    }
+    if (report.load_tester.cpu_pct >= TESTER_CPU_LIMIT_PCT) {
+      stopReason = `the load tester saturated core 1 (${report.load_tester.cpu_pct}% CPU) at ${subscribers} subscribers, before the worker (${workerCpu}%)`;
+      break;
+    }
+  }
+} finally {
+  await server.stop();
+}
+const best = results.reduce<Record<string, unknown> | null>((a, r) => (!a || (r.forwarded_pps as number) > (a.forwarded_pps as number) ? r : a), null);
+const summary = { benchmark: 'sfu-forwarding', stop_reason: stopReason, best, steps: results, hottest_server_frames: server.profileDir ? hottestFrames(server.profileDir) : null };
+writeFileSync(values.out, `${JSON.stringify(summary, null, 2)}\n`);
+console.log(`stop: ${stopReason}`);
+if (summary.hottest_server_frames) console.log(`hottest server frames (self time):\n  ${summary.hottest_server_frames.join('\n  ')}`);
+console.log(`written: ${values.out}`);
