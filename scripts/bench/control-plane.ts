@@ -21,7 +21,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'control-plane.json' },
   },
 });
-const loadArgs = (url: string): string[] => ['--url', url, '--api-key', BENCH_API_KEY, '--publishers', values.publishers, '--subscribers', values.subscribers, '--duration', values.duration, '--ramp', '25'];
+const loadArgs = (url: string): string[] => ['--url', url, '--api-key', BENCH_API_KEY, '--publishers', values.publishers, '--subscribers', values.subscribers, '--duration', values.duration, '--ramp', '10'];
 
 function figures(run: LoadtestRun): Record<string, number | string | null> {
   const r = run.report;
