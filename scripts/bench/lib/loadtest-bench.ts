@@ -51,6 +51,9 @@ export async function startCallplane(options: { core: number; cpuProfile: boolea
   const profileDir = options.cpuProfile ? mkdtempSync(join(tmpdir(), 'callplane-bench-prof-')) : null;
   const httpPort = await freeTcpPort();
   const env = {
+    // CALLPLANE_* settings of the bench's own environment reach the server (e.g. to try a setting),
+    // except those the bench fixes below.
+    ...Object.fromEntries(Object.entries(process.env).filter(([name]) => name.startsWith('CALLPLANE_'))),
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/root',
     CALLPLANE_DATA_DIR: dataDir,
