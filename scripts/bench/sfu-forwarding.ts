@@ -7,7 +7,7 @@
 // printed; with --perf, `perf record` samples the worker during each step and the last step's
 // hottest worker symbols are printed.
 //
-//   node --import tsx scripts/bench/sfu-forwarding.ts [--publishers 4] [--steps 10,20,40,80,160] [--duration 15] [--profile] [--perf] [--out file.json]
+//   node --import tsx scripts/bench/sfu-forwarding.ts [--publishers 4] [--steps 10,20,40,80,160] [--duration 20] [--profile] [--perf] [--out file.json]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ const { values } = parseArgs({
   options: {
     publishers: { type: 'string', default: '4' },
     steps: { type: 'string', default: '10,20,40,80,160' },
-    duration: { type: 'string', default: '15' },
+    duration: { type: 'string', default: '20' },
     media: { type: 'string', default: 'both' },
     profile: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
@@ -54,7 +54,8 @@ try {
     const worker = report.server.workers[0];
     const pps = report.received_packets_per_s;
     const workerCpu = worker?.cpu_pct ?? null;
-    const loss = Math.max(report.packet_loss_pct.audio ?? 0, report.packet_loss_pct.video ?? 0);
+    // Over every packet of the step (video dominates; audio has no retransmission, so its loss is listed apart).
+    const loss = Math.round((report.packets.lost / Math.max(1, report.packets.received + report.packets.lost)) * 100_000) / 1000;
     const row = {
       publishers,
       subscribers,
@@ -68,6 +69,8 @@ try {
       pps_per_worker_core: workerCpu ? Math.round(pps / (workerCpu / 100)) : null,
       consumers_per_worker_core: workerCpu && worker?.consumers ? Math.round(worker.consumers / (workerCpu / 100)) : null,
       loss_pct: loss,
+      loss_pct_by_kind: report.packet_loss_pct,
+      bitrate_kbps: report.bitrate_kbps,
       first_errors: (report.errors as string[]).slice(0, 2),
       load_tester_cpu_pct: report.load_tester.cpu_pct,
       // Whole run of this step (setup and ramp included), from /proc: a cross-check of /metrics.

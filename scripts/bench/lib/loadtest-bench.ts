@@ -119,6 +119,7 @@ export interface LoadtestRun {
     packets: { received: number; lost: number };
     received_packets_per_s: number;
     packet_loss_pct: { audio: number | null; video: number | null };
+    bitrate_kbps: { audio: number | null; video: number | null };
     server: { cpu_pct: number | null; process_cpu_pct: number | null; workers: Array<{ cpu_pct: number | null; consumers: number | null }> };
     load_tester: { cpu_pct: number };
   } | null;
