@@ -110,8 +110,6 @@ async function execute(options: CommandOptions): Promise<number> {
     duration_s: options.duration,
     ramp_peers_per_s: options.ramp,
   };
-  await new CallplaneApi(config.url, apiKey).verify();
-  const engine = await engineFor(options);
   const controller = new AbortController();
   let interrupts = 0;
   process.on('SIGINT', () => {
@@ -120,6 +118,8 @@ async function execute(options: CommandOptions): Promise<number> {
     process.stderr.write('loadtest: interrupted, cleaning up (again to quit at once)\n');
     controller.abort();
   });
+  await new CallplaneApi(config.url, apiKey).verify();
+  const engine = await engineFor(options);
   const { runLoadtest } = await import('./run.ts');
   const report = await runLoadtest({ config, apiKey, engine, signal: controller.signal });
   process.stdout.write(summaryTable(report));

@@ -74,7 +74,7 @@ export async function runLoadtest({ config, apiKey, engine, signal }: RunOptions
         }),
       ),
     );
-    if (signal.aborted) throw new Error('interrupted');
+    if (signal.aborted) throw new Error('interrupted before the peers joined');
 
     // Joining order: room by room, publishers first, so subscribers find something to consume.
     const progress = createProgress(expectedTracks(config), planned.length);
