@@ -21,7 +21,7 @@ const LAYERS = [
   { name: 'infrastructure', folders: ['db', 'media', 'storage', 'jobs', 'sfu'] },
   { name: 'domain', folders: ['identity', 'calls', 'billing', 'turn', 'chat', 'recording', 'webhooks'] },
   { name: 'transport', folders: ['http', 'signaling', 'realtime', 'ws'] },
-  { name: 'top', folders: ['cli'], files: ['main.ts', 'context.ts'] },
+  { name: 'top', folders: ['cli', 'loadtest'], files: ['main.ts', 'context.ts'] },
 ];
 const reaching = (folders, files = []) =>
   `^(\\.\\./)+(${[...folders.map((f) => `${f}/`), ...files.map((f) => f.replace('.', '\\.'))].join('|')})`;
@@ -44,6 +44,14 @@ const webRule = {
   },
 };
 
+// The load tester is a client of any callplane server: it shares only the wire contracts and the base helpers.
+const loadtestRule = {
+  files: ['src/loadtest/**/*.ts'],
+  rules: {
+    'no-restricted-imports': ['error', { patterns: [{ regex: reaching(LAYERS.flatMap((l) => l.folders).filter((f) => f !== 'protocol' && f !== 'shared' && f !== 'loadtest').concat('web'), ['main.ts', 'context.ts']), message: 'src/loadtest may import only src/shared and src/protocol from the server (docs/loadtest.md)' }] }],
+  },
+};
+
 export default defineConfig(
   globalIgnores(['node_modules/', 'data/', '.tap/', 'coverage/', 'dist/', 'src/web/dist/']),
   {
@@ -62,4 +70,5 @@ export default defineConfig(
   },
   ...layerRules,
   webRule,
+  loadtestRule,
 );

@@ -301,6 +301,17 @@ await step('demo client bundle', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// The load tester's pre-encoded media (VP8 in IVF, Opus in Ogg), made once with ffmpeg and cached
+// outside the checkout like the worker: ${XDG_CACHE_HOME:-~/.cache}/callplane/loadtest-media-v1/.
+
+await step('load tester media', async () => {
+  const script = "import { ensureMediaFixtures } from './src/loadtest/media-files.ts'; process.stdout.write(String(await ensureMediaFixtures(500)));";
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  if (result.status !== 0) fail((result.stderr || `exit code ${result.status}`).trim());
+  return result.stdout.trim() === 'true';
+});
+
+// ---------------------------------------------------------------------------------------------
 // e. Verify: mediasoup loads and starts a worker (the binary links against the system
 //    libraries), and uWebSockets.js's native binary loads (the package otherwise falls back
 //    silently to a slow pure-JS server).

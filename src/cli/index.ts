@@ -11,6 +11,7 @@ import { isUlid } from '../shared/ids.ts';
 import { isAppError } from '../shared/errors.ts';
 import { runDoctor } from './doctor.ts';
 import { withDatabase } from './database.ts';
+import { registerLoadtestCommand } from '../loadtest/command.ts';
 
 /** Exit codes: 1 runtime failure, 2 bad configuration or arguments. */
 function configOrExit(): Readonly<Config> {
@@ -149,6 +150,8 @@ link
     );
     process.stdout.write(`${JSON.stringify({ link: created }, null, 2)}\n`);
   });
+
+registerLoadtestCommand(program);
 
 program
   .command('doctor')
