@@ -5,7 +5,7 @@ import type { types } from 'mediasoup';
  * Both VP9 profiles and both H.264 profiles are listed so Chrome, Firefox and
  * Safari all find a match; rtcpFeedback is filled in by mediasoup. Opus, VP8, VP9 profile 0 and
  * the two H.264 codecs sit at the payload types Chrome offers them with: a consumer always sends
- * the router's payload types, and an SDP answer (seed 000's dialect, docs/sdp.md; WHEP,
+ * the router's payload types, and an SDP answer (the plain-WebRTC dialect, docs/sdp.md; WHEP,
  * docs/whip-whep.md) must use the offer's. RTX payload types are picked by mediasoup, which gives
  * VP8's RTX 100 (so VP9 profile 2 cannot have Chrome's 100).
  */

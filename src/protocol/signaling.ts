@@ -72,7 +72,7 @@ export const RequestSchemas = {
 export type RequestType = keyof typeof RequestSchemas;
 export type RequestPayload<T extends RequestType> = Static<(typeof RequestSchemas)[T]>;
 
-/** A request's id: requests carry one; seed 000's SDP messages (below) carry none. */
+/** A request's id: requests carry one; the plain-WebRTC SDP messages (below, docs/sdp.md) carry none. */
 export const RequestId = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Integer()]);
 
 export const ClientFrame = Type.Object(

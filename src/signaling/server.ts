@@ -57,12 +57,12 @@ const SDK_MEDIA: ReadonlySet<RequestType> = new Set<RequestType>(['createTranspo
 function speak(session: SignalingSession, dialect: 'sdk' | 'sdp'): void {
   if (session.dialect === null) session.dialect = dialect;
   else if (session.dialect !== dialect) {
-    const other = session.dialect === 'sdp' ? 'seed 000\'s SDP messages (offer / answer / ice_candidate)' : 'the SDK protocol (createTransport, produce, consume…)';
+    const other = session.dialect === 'sdp' ? 'the SDP messages (offer / answer / ice_candidate)' : 'the SDK protocol (createTransport, produce, consume…)';
     throw new AppError('invalid_state', `This socket speaks ${other}: one socket cannot mix the two`);
   }
 }
 
-/** What a seed 000 message handler returns: its answer, if any, was already sent as a frame of its own. */
+/** What a plain-WebRTC (SDP) message handler returns: its answer, if any, was already sent as a frame of its own. */
 const NO_REPLY = Symbol('no reply');
 
 /** The frames of src/protocol/signaling.ts: {type, id, payload} in; response / error out. */
@@ -79,7 +79,7 @@ const signalingFrames: FrameProtocol = {
     if (typeof id === 'number' && Number.isInteger(id)) return id;
     return undefined;
   },
-  // Requests are checked with their id (SDK requests need one; seed 000's messages have none).
+  // Requests are checked with their id (SDK requests need one; the SDP messages have none).
   payload: (frame) => ({ id: (frame as { id?: unknown }).id, payload: (frame as { payload?: unknown }).payload ?? {} }),
   reply: (id, result) => (result === NO_REPLY ? null : { type: 'response', id, payload: result }),
   error(id: RequestId | undefined, error: AppError) {

@@ -1,5 +1,5 @@
 /**
- * A call with nothing but the browser's RTCPeerConnection and a WebSocket: seed 000's messages
+ * A call with nothing but the browser's RTCPeerConnection and a WebSocket: the plain-WebRTC messages of docs/sdp.md
  * (docs/sdp.md), no mediasoup-client. The demo uses it with `?mode=sdp`; it is written to be read
  * and copied by client developers.
  *

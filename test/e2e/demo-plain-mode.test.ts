@@ -63,6 +63,6 @@ browserTest(t, 'a demo page in plain WebRTC mode and one in SDK mode see each ot
   await plain.page.getByTestId('leave').click();
   await waitFor('the plain page to leave the call screen', async () => (await plain.page.evaluate(() => document.body.dataset.state)) !== 'call', { logs: plain.logs });
   await waitFor('the SDK page to drop Paula\'s tile', async () => (await sdkTile.count()) === 0, { logs: sdk.logs });
-  t.pass('the plain page left and its tile went away on the other page');
+  t.equal(await sdkTile.count(), 0, 'the plain page left and its tile went away on the other page');
   t.same(plain.logs.filter((line) => line.includes('pageerror')), [], 'no uncaught error on the plain page');
 });

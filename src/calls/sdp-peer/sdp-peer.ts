@@ -1,5 +1,5 @@
 /**
- * An SDP peer (docs/sdp.md): a plain RTCPeerConnection speaking seed 000's offer / answer /
+ * An SDP peer (docs/sdp.md): a plain RTCPeerConnection speaking the plain-WebRTC offer / answer /
  * ice_candidate, served as a client of the SFU's PeerConnection. It keeps the m-lines negotiated so
  * far (one per track, in order), turns the client's offers into one BUNDLE transport, producers and
  * consumers, and re-offers when the remote tracks change. It never touches a socket: it writes to
@@ -57,7 +57,7 @@ export class SdpPeer {
   readonly #logger: Logger;
   #routerCaps: types.RtpCapabilities | null = null;
   readonly #remote = new Map<string, RemoteTrack>();
-  /** Display names of the other participants (peer_left names who left, as seed 000 asks). */
+  /** Display names of the other participants (peer_left names who left, as docs/sdp.md says). */
   readonly #names = new Map<string, string>();
   /** Participants the client was told about with peer_joined (by this peer, or as the SFU's own frame before the socket chose a dialect). */
   readonly #announced = new Set<string>();

@@ -53,7 +53,7 @@ export function openSession(ticket: SessionTicket, options: OpenSessionOptions):
   $('meter').hidden = kind !== 'paid';
   store.update(({ invites }) => (invites.has(ticket.call.id) ? { invites: mapWithout(invites, ticket.call.id) } : {}));
   showScreen('call');
-  // ?mode=sdp: plain WebRTC (seed 000's offer / answer on the socket, no mediasoup-client; src/web/plain-call.ts).
+  // ?mode=sdp: plain WebRTC (offer / answer on the socket, docs/sdp.md, no mediasoup-client; src/web/plain-call.ts).
   const plain = new URLSearchParams(location.search).get('mode') === 'sdp' && !options.e2eeSecret;
   const session: PageSession = plain
     ? new PlainCallSession(api, ticket, createView(options), { video: videoConstraints(), notifications: pageLog.notifications })
