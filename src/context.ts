@@ -167,7 +167,8 @@ export async function createContext(config: Readonly<Config>, overrides: Context
     await unlockAbandonedJobs(db, jobPool, logger);
 
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'callplane_' });
+    // The event-loop lag histogram samples every 100 ms, not prom-client's 10 ms: an idle node wakes 10×/s, not 100×.
+    collectDefaultMetrics({ register: registry, prefix: 'callplane_', eventLoopMonitoringPrecision: 100 });
 
     const apiKey = await loadOrCreateApiKey(config.data_dir, config.auth.api_key);
     logger.info({ source: apiKey.source }, 'operator API key (send as X-Api-Key)');

@@ -78,6 +78,8 @@ export async function startJobRunner(options: { pgPool: pg.Pool; concurrency: nu
     pgPool: options.pgPool,
     concurrency: options.concurrency,
     pollInterval: options.pollIntervalMs,
+    // One fetch loop per runner instead of one per slot: idle, a runner polls once per interval.
+    preset: { worker: { localQueue: { size: options.concurrency + 1 } } },
     noHandleSignals: true,
     logger: graphileLogger(options.logger),
     taskList: options.tasks.taskList(),
