@@ -31,7 +31,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { APT_PACKAGES } from './lib/apt-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -264,6 +264,26 @@ await step('npm ci', async () => {
     env: { ...process.env, MEDIASOUP_WORKER_BIN: workerBin },
   });
   writeFileSync(stampPath, `${JSON.stringify({ ...stamp, installedAt: new Date().toISOString() }, null, 2)}\n`);
+  return true;
+});
+
+// ---------------------------------------------------------------------------------------------
+// tap builds its Test class from its plugins; package.json "tap".plugin drops the ts-node plugin
+// (tests load TypeScript with tsx, as bin/callplane.js does). tap rebuilds itself when the list
+// changed, but only for the runs after the one that noticed: build it here, before any run.
+
+await step('tap plugins', async () => {
+  const testPackage = join(nodeModules, '@tapjs/test');
+  const { defaultPlugins } = await import(pathToFileURL(join(testPackage, 'dist/esm/default-plugins.js')).href);
+  const wanted = new Set(defaultPlugins);
+  for (const plugin of readJson(join(root, 'package.json')).tap?.plugin ?? []) {
+    if (plugin.startsWith('!')) wanted.delete(plugin.slice(1));
+    else wanted.add(plugin);
+  }
+  const expected = [...wanted].sort((a, b) => a.localeCompare(b, 'en')).join('\n');
+  const built = /export const signature = `([^`]*)`/.exec(readFileSync(join(testPackage, 'test-built/dist/esm/index.js'), 'utf8'))?.[1]?.trim();
+  if (built === expected) return false;
+  await run(join(nodeModules, '.bin/tap'), ['build'], { cwd: root });
   return true;
 });
 
