@@ -37,6 +37,7 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { runStorm } from './lib/join-storm.mjs';
 import { CHROMIUM_ARGS } from '../lib/chromium.mjs';
+import { STEP_TIMEOUT_MS, percentile, waitFor } from './lib/poll.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -60,7 +61,6 @@ if (opts.help) {
 const base = opts.url.replace(/\/$/, '');
 const runs = Math.max(10, Number(opts.runs) || 12);
 const gapMs = Math.max(0, Number(opts['gap-ms']) || 0);
-const STEP_TIMEOUT_MS = 30_000;
 const modes = opts.mode === 'both' ? ['sdk', 'sdp'] : [opts.mode];
 if (!modes.every((m) => m === 'sdk' || m === 'sdp')) {
   console.error(`--mode must be sdk, sdp or both (got ${opts.mode})`);
@@ -79,15 +79,6 @@ async function api(method, path, { token, body } = {}) {
   return json;
 }
 
-async function waitFor(what, check, timeoutMs = STEP_TIMEOUT_MS, intervalMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
 const profiles = [];
 async function launch(name) {
@@ -104,9 +95,6 @@ async function openSignedIn(page, token, mode = 'sdk') {
   await waitFor('the lobby', () => page.evaluate(() => document.body.dataset.state === 'lobby'));
 }
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 /** The join's steps, each from the previous mark (click first): [key of the mark, label]. */
 const SDK_STEPS = [

@@ -113,3 +113,27 @@ export async function endSession(tx: Tx, outbox: EventOutbox, callId: string, re
   left.sort((a, b) => a.id.localeCompare(b.id));
   for (const p of left) await outbox.record(tx, { type: 'participant.left', data: { call_id: callId, participant_id: p.id, user_id: p.user_id, role: p.role, reason } });
 }
+
+/**
+ * In `tx`: an unended room or direct call becomes `ended` for `reason`, everyone still joined leaves,
+ * and its end is recorded (participant.left for those in session, then call.ended). False when the
+ * call had already ended; nothing is written then.
+ */
+export async function recordCallEnd(tx: Tx, outbox: EventOutbox, end: { callId: string; kind: Extract<CallKind, 'room' | 'direct'>; reason: string; now: Date }): Promise<boolean> {
+  const { callId, kind, reason, now } = end;
+  const updated = await tx
+    .updateTable('calls')
+    .set({ status: 'ended', ended_at: now, end_reason: reason, updated_at: now })
+    .where('id', '=', callId)
+    .where('status', '!=', 'ended')
+    .returning(['started_at'])
+    .executeTakeFirst();
+  if (!updated) return false;
+  await tx.updateTable('call_participants').set({ state: 'left', left_at: now }).where('call_id', '=', callId).where('state', '=', 'joined').execute();
+  await endSession(tx, outbox, callId, 'call_ended');
+  await outbox.record(tx, {
+    type: 'call.ended',
+    data: { call_id: callId, kind, status: 'ended', end_reason: reason, started_at: updated.started_at?.toISOString() ?? null, ended_at: now.toISOString() },
+  });
+  return true;
+}

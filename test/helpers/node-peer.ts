@@ -25,6 +25,7 @@ import type {
   RequestType,
   ResponsePayloads,
 } from '../../src/protocol/signaling.ts';
+import { pictureTrack, toneTrack, type SyntheticTrack } from '../../src/loadtest/wrtc-sources.ts';
 
 // mediasoup-client's handlers use the browser's globals: give them libwebrtc's.
 const globals = globalThis as Record<string, unknown>;
@@ -55,8 +56,6 @@ function installExitGuard(): void {
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const DEFAULT_WAIT_MS = 10_000;
-const SAMPLE_RATE = 48_000;
-const FRAME_MS = 10;
 const VIDEO = { width: 320, height: 180, fps: 15 };
 
 export interface NodePeerOptions {
@@ -157,8 +156,7 @@ export class NodePeer {
   readonly #consuming = new Set<string>();
   /** Remote participants' producers we know of (producerId → participantId), from welcome and new_producer. */
   readonly #remoteProducers = new Map<string, string>();
-  readonly #timers: NodeJS.Timeout[] = [];
-  readonly #tracks: MediaStreamTrack[] = [];
+  readonly #media: SyntheticTrack[] = [];
   #recvReady: Promise<types.Transport> | null = null;
   #nextId = 1;
   #closing: Promise<CloseInfo> | null = null;
@@ -536,55 +534,27 @@ export class NodePeer {
   }
 
   #releaseMedia(): void {
-    for (const timer of this.#timers.splice(0)) clearInterval(timer);
     for (const producer of this.producers.values()) if (!producer.closed) producer.close();
     for (const consumer of this.consumers.values()) if (!consumer.closed) consumer.close();
     this.consumers.clear();
     if (this.sendTransport && !this.sendTransport.closed) this.sendTransport.close();
     if (this.recvTransport && !this.recvTransport.closed) this.recvTransport.close();
-    for (const track of this.#tracks.splice(0)) track.stop();
+    for (const media of this.#media.splice(0)) media.stop();
   }
 
-  /** A 440 Hz tone, fed as 10 ms frames of 16-bit mono PCM at 48 kHz. */
+  /** A 440 Hz tone (src/loadtest/wrtc-sources.ts). */
   #toneTrack(): MediaStreamTrack {
     installExitGuard();
-    const source = new wrtc.nonstandard.RTCAudioSource();
-    const track = source.createTrack();
-    this.#tracks.push(track);
-    const samplesPerFrame = (SAMPLE_RATE * FRAME_MS) / 1000;
-    let phase = 0;
-    const step = (2 * Math.PI * 440) / SAMPLE_RATE;
-    const timer = setInterval(() => {
-      const samples = new Int16Array(samplesPerFrame);
-      for (let i = 0; i < samplesPerFrame; i++) {
-        samples[i] = Math.round(Math.sin(phase) * 8000);
-        phase += step;
-      }
-      phase %= 2 * Math.PI;
-      source.onData({ samples, sampleRate: SAMPLE_RATE, bitsPerSample: 16, channelCount: 1, numberOfFrames: samplesPerFrame });
-    }, FRAME_MS);
-    timer.unref();
-    this.#timers.push(timer);
-    return track;
+    const tone = toneTrack();
+    this.#media.push(tone);
+    return tone.track;
   }
 
   /** A moving gradient, I420 at 320×180 and 15 fps. */
   #videoTrack(): MediaStreamTrack {
-    const source = new wrtc.nonstandard.RTCVideoSource();
-    const track = source.createTrack();
-    this.#tracks.push(track);
-    const { width, height, fps } = VIDEO;
-    const data = new Uint8Array(width * height * 1.5);
-    data.fill(128, width * height); // chroma: grey
-    let frame = 0;
-    const timer = setInterval(() => {
-      frame++;
-      for (let y = 0; y < height; y++) data.fill((y + frame * 4) & 0xff, y * width, (y + 1) * width);
-      source.onFrame({ width, height, data });
-    }, Math.round(1000 / fps));
-    timer.unref();
-    this.#timers.push(timer);
-    return track;
+    const picture = pictureTrack({ ...VIDEO, noise: false });
+    this.#media.push(picture);
+    return picture.track;
   }
 }
 

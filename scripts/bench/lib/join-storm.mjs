@@ -9,24 +9,12 @@
 /* global window, document, performance -- functions passed to page.evaluate() run in the browser */
 import { chromium } from 'playwright-core';
 import { CHROMIUM_ARGS } from '../../lib/chromium.mjs';
+import { STEP_TIMEOUT_MS, percentile, waitFor } from './poll.mjs';
 
-const STEP_TIMEOUT_MS = 30_000;
 const JOINER_CAPTURE = '160x120@15';
 const PAGES = 4;
 
-async function waitFor(what, check, timeoutMs = STEP_TIMEOUT_MS, intervalMs = 50) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 export async function runStorm({ base, api, video, chromiumPath, count, intervalMs }) {
   if (!Number.isInteger(count) || count < 2 || count > 100) throw new Error('--storm must be an integer from 2 to 100');

@@ -12,7 +12,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import { newId, randomToken } from '../../shared/ids.ts';
 import type { TurnCredentialMinter } from '../../turn/credentials.ts';
-import { endSession } from '../activity.ts';
+import { recordCallEnd } from '../activity.ts';
 import type { CallKindHandler, EndRequest } from '../kinds.ts';
 import { requireUser, type Actor, type CallMediaPort, type EventOutbox, type UserNotifier } from '../ports.ts';
 import { toCallDto, type CallDto } from '../room/call-dto.ts';
@@ -169,23 +169,7 @@ export class DirectCalls implements CallKindHandler {
   /** Ends the call: recorded (participant.left for those in session, call.ended) before the media closes. */
   private async finish(callId: string, reason: string): Promise<void> {
     const now = this.deps.clock.now();
-    const ended = await inTransaction(this.deps.db, async (tx) => {
-      const updated = await tx
-        .updateTable('calls')
-        .set({ status: ENDED, ended_at: now, end_reason: reason, updated_at: now })
-        .where('id', '=', callId)
-        .where('status', '!=', ENDED)
-        .returning(['started_at'])
-        .executeTakeFirst();
-      if (!updated) return false;
-      await tx.updateTable('call_participants').set({ state: 'left', left_at: now }).where('call_id', '=', callId).where('state', '=', 'joined').execute();
-      await endSession(tx, this.deps.events, callId, 'call_ended');
-      await this.deps.events.record(tx, {
-        type: 'call.ended',
-        data: { call_id: callId, kind: 'direct', status: 'ended', end_reason: reason, started_at: updated.started_at?.toISOString() ?? null, ended_at: now.toISOString() },
-      });
-      return true;
-    });
+    const ended = await inTransaction(this.deps.db, (tx) => recordCallEnd(tx, this.deps.events, { callId, kind: 'direct', reason, now }));
     if (!ended) return;
     this.deps.media.endCall(callId, reason);
     const dto = await this.dto(callId);

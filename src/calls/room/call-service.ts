@@ -8,7 +8,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { TurnCredentialsSchema, type TurnCredentialMinter, type TurnCredentials } from '../../turn/credentials.ts';
 import { requireUser, type Actor, type CallMediaPort, type CallRecordingsPort, type EventOutbox, type UserNotifier } from '../ports.ts';
-import { endSession } from '../activity.ts';
+import { recordCallEnd } from '../activity.ts';
 import { POWER, type RoomService } from './rooms.ts';
 import type { SignalingTokenService } from '../signaling-tokens.ts';
 import { CallSchema, toCallDto, type CallDto } from './call-dto.ts';
@@ -217,21 +217,8 @@ export class CallService {
   private async finish(callId: string, reason: string): Promise<CallDto> {
     const now = this.deps.clock.now();
     const ended = await inTransaction(this.deps.db, async (tx) => {
-      const updated = await tx
-        .updateTable('calls')
-        .set({ status: ENDED, ended_at: now, end_reason: reason, updated_at: now })
-        .where('id', '=', callId)
-        .where('status', '!=', ENDED)
-        .returning(['id', 'started_at'])
-        .executeTakeFirst();
-      if (!updated) return false;
-      await tx.updateTable('call_participants').set({ state: 'left', left_at: now }).where('call_id', '=', callId).where('state', '=', 'joined').execute();
+      if (!(await recordCallEnd(tx, this.deps.events, { callId, kind: 'room', reason, now }))) return false;
       await this.logEvent(tx, callId, 'ended', 'active', ENDED, reason);
-      await endSession(tx, this.deps.events, callId, 'call_ended');
-      await this.deps.events.record(tx, {
-        type: 'call.ended',
-        data: { call_id: callId, kind: 'room', status: 'ended', end_reason: reason, started_at: updated.started_at?.toISOString() ?? null, ended_at: now.toISOString() },
-      });
       return true;
     });
     if (!ended) throw new AppError('call_ended', 'The call has already ended');
