@@ -64,6 +64,7 @@ try {
     const row = {
       publishers,
       subscribers,
+      receiver: values.receiver,
       load_average: loadAverage(),
       peers: `${(report.peers as { joined: number; expected: number }).joined}/${(report.peers as { joined: number; expected: number }).expected}`,
       tracks: `${report.tracks.received}/${report.tracks.expected}`,
