@@ -5,9 +5,12 @@
 // packets/s (what the receivers counted), consumers, worker CPU (from /proc), and both normalised
 // to one worker core. With --profile, the server runs under --cpu-prof and the hottest functions are
 // printed; with --perf, `perf record` samples the worker during each step and the last step's
-// hottest worker symbols are printed.
+// hottest worker symbols are printed. --receiver light gives the subscribers the load tester's light
+// receive path (docs/loadtest.md, "Receivers": SRTP headers counted, no decryption, no NACKs or
+// RTCP), which lets one load-tester core receive far more; the default, full, is werift's own
+// receive path, as in the figures of docs/benchmarks.md.
 //
-//   node --import tsx scripts/bench/sfu-forwarding.ts [--publishers 4] [--steps 10,20,40,80,160] [--duration 20] [--profile] [--perf] [--out file.json]
+//   node --import tsx scripts/bench/sfu-forwarding.ts [--publishers 4] [--steps 10,20,40,80,160] [--duration 20] [--receiver full|light] [--profile] [--perf] [--out file.json]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '10,20,40,80,160' },
     duration: { type: 'string', default: '20' },
     media: { type: 'string', default: 'both' },
+    receiver: { type: 'string', default: 'full' },
     profile: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
     out: { type: 'string', default: 'sfu-forwarding.json' },
@@ -28,6 +32,7 @@ const { values } = parseArgs({
 });
 const publishers = Number(values.publishers);
 const steps = values.steps.split(',').map(Number);
+if (values.receiver !== 'full' && values.receiver !== 'light') throw new Error(`--receiver must be full or light, not ${values.receiver}`);
 const LOSS_LIMIT_PCT = 0.5;
 const WORKER_CPU_LIMIT_PCT = 80;
 const TESTER_CPU_LIMIT_PCT = 90;
@@ -43,7 +48,7 @@ try {
     const nodeBefore = cpuSeconds(server.pid)!;
     perfFile = perfDir ? join(perfDir, `worker-${subscribers}.data`) : null;
     const perf = perfFile ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(server.workerPid), '-o', perfFile], { stdio: 'ignore' }) : null;
-    const run = await runLoadtestCli(1, ['--url', server.baseUrl, '--api-key', BENCH_API_KEY, '--publishers', String(publishers), '--subscribers', String(subscribers), '--media', values.media, '--duration', values.duration, '--ramp', '10']);
+    const run = await runLoadtestCli(1, ['--url', server.baseUrl, '--api-key', BENCH_API_KEY, '--publishers', String(publishers), '--subscribers', String(subscribers), '--media', values.media, '--receiver', values.receiver, '--duration', values.duration, '--ramp', '10']);
     if (perf) {
       const exited = new Promise((resolve) => perf.once('exit', resolve));
       perf.kill('SIGINT');
@@ -59,6 +64,7 @@ try {
     const row = {
       publishers,
       subscribers,
+      receiver: values.receiver,
       load_average: loadAverage(),
       peers: `${(report.peers as { joined: number; expected: number }).joined}/${(report.peers as { joined: number; expected: number }).expected}`,
       tracks: `${report.tracks.received}/${report.tracks.expected}`,
@@ -103,6 +109,7 @@ function perfTop(file: string): string[] {
 }
 const summary = {
   benchmark: 'sfu-forwarding',
+  receiver: values.receiver,
   stop_reason: stopReason,
   best,
   steps: results,

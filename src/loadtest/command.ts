@@ -54,6 +54,7 @@ interface CommandOptions {
   videoBitrate: number;
   simulcast: boolean;
   engine: 'werift' | 'wrtc';
+  receiver: 'full' | 'light';
   duration: number;
   ramp: number;
   json?: string;
@@ -84,7 +85,7 @@ async function engineFor(options: CommandOptions): Promise<Engine> {
   }
   if (await ensureMediaFixtures(options.videoBitrate)) process.stderr.write(`loadtest: made the ${options.videoBitrate} kbps VP8 clip with ffmpeg (cached for the next runs)\n`);
   const { createWeriftEngine } = await import('./engine-werift.ts');
-  return createWeriftEngine({ videoKbps: options.videoBitrate });
+  return createWeriftEngine({ videoKbps: options.videoBitrate, receiver: options.receiver });
 }
 
 async function execute(options: CommandOptions): Promise<number> {
@@ -96,6 +97,7 @@ async function execute(options: CommandOptions): Promise<number> {
   }
   if (!options.url) throw new UsageError('--url <base url> is required (the callplane server to load, e.g. http://127.0.0.1:8080)');
   if (options.simulcast && options.engine !== 'wrtc') throw new UsageError('--simulcast needs --engine wrtc (the werift engine sends one pre-encoded stream per track)');
+  if (options.receiver === 'light' && options.engine !== 'werift') throw new UsageError('--receiver light needs --engine werift (libwebrtc keeps its RTP to itself)');
   const apiKey = options.apiKey ?? process.env.CALLPLANE_API_KEY;
   if (!apiKey) throw new UsageError('an API key is required: --api-key <key> or CALLPLANE_API_KEY (the operator key, see `callplane doctor`)');
   const config: LoadtestConfig = {
@@ -107,6 +109,7 @@ async function execute(options: CommandOptions): Promise<number> {
     video_bitrate_kbps: options.videoBitrate,
     simulcast: options.simulcast,
     engine: options.engine,
+    receiver: options.receiver,
     duration_s: options.duration,
     ramp_peers_per_s: options.ramp,
   };
@@ -125,6 +128,8 @@ async function execute(options: CommandOptions): Promise<number> {
   process.stdout.write(summaryTable(report));
   if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
   for (const error of report.errors.slice(0, 5)) process.stderr.write(`loadtest: ${error}\n`);
+  const engineSummary = engine.summary?.();
+  if (engineSummary) process.stderr.write(`loadtest: ${engineSummary}\n`);
   if (report.interrupted) {
     process.stderr.write('loadtest: interrupted before the end of the run\n');
     return 130;
@@ -153,6 +158,7 @@ export function registerLoadtestCommand(program: Command): void {
     .option('--video-bitrate <kbps>', 'video bitrate per publisher', integer(50, 5000), 500)
     .option('--simulcast', 'publish video as three simulcast layers (wrtc engine)', false)
     .addOption(new Option('--engine <engine>', 'WebRTC stack of the simulated peers').choices(['werift', 'wrtc']).default('werift'))
+    .addOption(new Option('--receiver <path>', "subscribers' receive path (werift): full, or light = count SRTP headers without decrypting (benchmarks)").choices(['full', 'light']).default('full'))
     .option('--duration <seconds>', 'how long to hold the load once every peer has joined', positiveNumber(86_400), 30)
     .option('--ramp <peers/s>', 'peers joining per second', positiveNumber(10_000), 10)
     .option('--json <file>', 'write the report as JSON to this file')

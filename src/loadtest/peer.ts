@@ -47,8 +47,12 @@ export interface Engine {
   /** Extra RTCPeerConnection settings for every transport (werift: loopback host candidates). */
   readonly transportSettings: Record<string, unknown>;
   createTracks(publish: { audio: boolean; video: boolean }): OutgoingTrack[];
+  /** Called with the receive transport as soon as it exists, before anything is consumed (werift: the light receivers hook in). */
+  prepareRecv?(recv: ClientTransport, peer: { publishes: boolean }): void;
   /** Starts counting a consumer's packets; the returned counter is read at every progress tick. */
   watchConsumer(consumer: { kind: MediaKind; track: unknown; rtpParameters: unknown }, recv: ClientTransport): TrackCounter;
+  /** A line for stderr once the run is over, about the engine's own receiving (werift light receivers), or null. */
+  summary?(): string | null;
   /** Refreshes counters that come from stats (wrtc); nothing for werift, which counts packets as they arrive. */
   refresh?(recv: ClientTransport): Promise<void>;
 }
@@ -149,6 +153,7 @@ export class SimulatedPeer {
     const params = await this.#signaling.request('createTransport', { direction });
     const options = { ...params, iceServers, additionalSettings: this.engine.transportSettings };
     const transport = direction === 'send' ? device.createSendTransport(options) : device.createRecvTransport(options);
+    if (direction === 'recv') this.engine.prepareRecv?.(transport, { publishes: this.plan.publish.audio || this.plan.publish.video });
     transport.on('connect', ({ dtlsParameters }, callback, errback) => {
       this.#signaling.request('connectTransport', { transportId: transport.id, dtlsParameters }).then(() => callback(), errback);
     });

@@ -16,6 +16,8 @@ export interface LoadtestConfig {
   video_bitrate_kbps: number;
   simulcast: boolean;
   engine: 'werift' | 'wrtc';
+  /** werift subscribers' receive path (docs/loadtest.md, "Receivers"); absent in reports from before the option. */
+  receiver?: 'full' | 'light';
   duration_s: number;
   ramp_peers_per_s: number;
 }
@@ -92,7 +94,7 @@ export function summaryTable(report: LoadtestReport): string {
   const c = report.config;
   const rows: Array<[string, string]> = [
     ['target', c.url],
-    ['load', `${c.rooms} room(s) × (${c.publishers} publishers + ${c.subscribers} subscribers), ${c.media}, ${c.engine}${c.simulcast ? ', simulcast' : ''}`],
+    ['load', `${c.rooms} room(s) × (${c.publishers} publishers + ${c.subscribers} subscribers), ${c.media}, ${c.engine}${c.simulcast ? ', simulcast' : ''}${c.receiver === 'light' ? ', light receivers' : ''}`],
     ['duration', `${report.duration_s} s${report.interrupted ? ' (interrupted)' : ''}`],
     ['peers', `${report.peers.joined}/${report.peers.expected} joined, ${report.peers.failed} failed`],
     ['join time', `p50 ${show(report.join_ms.p50, ' ms')}, p95 ${show(report.join_ms.p95, ' ms')}, p99 ${show(report.join_ms.p99, ' ms')}`],

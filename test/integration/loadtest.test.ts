@@ -1,6 +1,7 @@
 /**
  * `callplane loadtest` through the real binary against a real server process (docs/loadtest.md):
- * real WebRTC peers of both engines through the SFU, the JSON report, and the exit codes.
+ * real WebRTC peers of both engines (werift with both receive paths) through the SFU, the JSON
+ * report, and the exit codes.
  */
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
@@ -87,6 +88,24 @@ t.test('against a running server', async (t) => {
     t.same(rooms, [], 'the rooms were deleted');
   });
 
+  t.test('werift, light receivers: 1 room × 2 publishers × 2 subscribers receive every track', async (t) => {
+    const json = join(workDir, 'light.json');
+    const run = await loadtest([...target, '--duration', '5', '--publishers', '2', '--subscribers', '2', '--receiver', 'light', '--json', json]);
+    t.equal(run.code, 0, run.stderr);
+    t.match(run.stdout, /werift, light receivers/, 'the summary table names the receive path');
+    const report = readReport(json);
+    t.same(report.peers, { expected: 4, joined: 4, failed: 0 });
+    t.same([report.tracks.expected, report.tracks.received], [1 * 2 * 2 * (2 - 1 + 2), 12]);
+    t.equal(report.config.receiver, 'light');
+    checkReportShape(t, report);
+    // The subscribers' 8 tracks were counted by the light path (it alone feeds their counters), the
+    // publishers' 4 by werift's; the engine's line on stderr says what the light path counted.
+    const line = /light receivers: (\d+) subscriber transports, (\d+) RTP packets counted/.exec(run.stderr);
+    t.ok(line, `the light receivers' line is on stderr: ${run.stderr}`);
+    t.equal(Number(line?.[1]), 2, "both subscribers' receive transports were light");
+    t.ok(Number(line?.[2]) >= report.packets.received / 2, `the light path counted the subscribers' packets (${line?.[2]} of ${report.packets.received} in all)`);
+  });
+
   t.test('wrtc: 1 room × 1 publisher × 2 subscribers receive every track', async (t) => {
     const json = join(workDir, 'wrtc.json');
     const run = await loadtest([...target, '--engine', 'wrtc', '--publishers', '1', '--subscribers', '2', '--json', json]);
@@ -131,6 +150,8 @@ t.test('bad arguments exit 2 with the reason last on stderr', async (t) => {
     [['--api-key', 'k'], /--url <base url> is required/],
     [['--url', 'http://127.0.0.1:1'], /an API key is required/],
     [['--url', 'http://127.0.0.1:1', '--api-key', 'k', '--simulcast'], /--simulcast needs --engine wrtc/],
+    [['--url', 'http://127.0.0.1:1', '--api-key', 'k', '--engine', 'wrtc', '--receiver', 'light'], /--receiver light needs --engine werift/],
+    [['--url', 'http://127.0.0.1:1', '--api-key', 'k', '--receiver', 'heavy'], /--receiver.*full, light/],
     [['--compare', 'only-one.json'], /--compare takes two report files/],
     [['--compare', join(workDir, 'missing-a.json'), join(workDir, 'missing-b.json')], /cannot read .*missing-a\.json: ENOENT/],
   ];
