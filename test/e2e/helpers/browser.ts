@@ -78,6 +78,9 @@ export async function launchClient(t: Test, name: string): Promise<Client> {
     await context.close().catch(() => undefined);
     rmSync(profile, { recursive: true, force: true });
   });
+  // tsx (esbuild, keepNames) compiles the tests' functions with calls to a `__name` helper; a
+  // function passed to page.evaluate() is sent as its source, so the page needs the helper too.
+  await context.addInitScript({ content: 'globalThis.__name = (target) => target;' });
   const page = context.pages()[0] ?? (await context.newPage());
   const logs: string[] = [];
   page.on('console', (message) => {
