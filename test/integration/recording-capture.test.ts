@@ -58,6 +58,9 @@ t.test('capture: every producer to its own Matroska file, mid-call producers add
   t.equal(stopped.status, 200);
   t.same(server.ctx.recordingCapture.pids(recordingId), [], 'every ffmpeg has exited once stop answered');
   const final = await tracksOf(recordingId);
+  // What segment 1's file holds, read now: the spool lets the files go once storage has them.
+  const heldSeconds = await capturedSeconds(join(server.ctx.spool.pathFor(recordingId), seg1.file));
+  t.ok(heldSeconds >= 1.5, `segment 1 holds ${heldSeconds.toFixed(2)} s of video`);
   for (const row of final) {
     const probed = await ffprobe(join(server.ctx.spool.pathFor(recordingId), row.file));
     t.equal(probed.streams.length, 1, `${row.file}: one stream`);
@@ -78,10 +81,12 @@ t.test('capture: every producer to its own Matroska file, mid-call producers add
   const mp4 = join(mkdtempSync(join(tmpdir(), 'callplane-rec-')), 'r.mp4');
   await download(rec.media.url, mp4);
   const whole = { x: 0, y: 0, w: 1280, h: 720 };
-  // Inside the last 1.5 s of segment 1, which held video when ffmpeg was killed.
-  const inSeg1 = (seg1.end_offset_ms! - 700) / 1000;
+  // Half a second before the last frame segment 1's file holds (its ffmpeg was killed with 1.5 s or
+  // more in it). Not counted back from end_offset_ms: that is when the server saw ffmpeg die, which on a
+  // loaded machine comes well after the last frame ffmpeg wrote.
+  const inSeg1 = seg1.offset_ms / 1000 + heldSeconds - 0.5;
   const inSeg2 = (seg2.offset_ms + 1500) / 1000;
-  t.ok((await regionLuma(mp4, inSeg1, whole)) > 60, `video before the kill is in the MP4 (t=${inSeg1}s)`);
+  t.ok((await regionLuma(mp4, inSeg1, whole)) > 60, `video before the kill is in the MP4 (t=${inSeg1.toFixed(2)}s)`);
   t.ok((await regionLuma(mp4, inSeg2, whole)) > 60, `video after the restart is in the MP4 (t=${inSeg2}s)`);
   t.same((await ffprobe(mp4)).streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
 });
