@@ -4,8 +4,10 @@
 // and WebRtcServer, no signaling stack, billing or database), both pinned to core 0, one after the
 // other in one run. Reports each side's Node-process and worker CPU over the measured span (from
 // their /metrics), the ratio of total CPU, and callplane's Node CPU as a share of its worker's.
+// --receiver light (docs/loadtest.md, "Receivers") lets the load tester's core carry a load that
+// keeps the worker busier.
 //
-//   node --import tsx scripts/bench/control-plane.ts [--publishers 4] [--subscribers 20] [--duration 30] [--profile] [--out file.json]
+//   node --import tsx scripts/bench/control-plane.ts [--publishers 4] [--subscribers 20] [--duration 30] [--receiver full|light] [--profile] [--out file.json]
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,11 +19,12 @@ const { values } = parseArgs({
     publishers: { type: 'string', default: '4' },
     subscribers: { type: 'string', default: '20' },
     duration: { type: 'string', default: '30' },
+    receiver: { type: 'string', default: 'full' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string', default: 'control-plane.json' },
   },
 });
-const loadArgs = (url: string): string[] => ['--url', url, '--api-key', BENCH_API_KEY, '--publishers', values.publishers, '--subscribers', values.subscribers, '--duration', values.duration, '--ramp', '10'];
+const loadArgs = (url: string): string[] => ['--url', url, '--api-key', BENCH_API_KEY, '--publishers', values.publishers, '--subscribers', values.subscribers, '--receiver', values.receiver, '--duration', values.duration, '--ramp', '10'];
 
 function figures(run: LoadtestRun): Record<string, number | string | null> {
   const r = run.report;
