@@ -24,6 +24,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'control-plane.json' },
   },
 });
+if (values.receiver !== 'full' && values.receiver !== 'light') throw new Error(`--receiver must be full or light, not ${values.receiver}`);
 const loadArgs = (url: string): string[] => ['--url', url, '--api-key', BENCH_API_KEY, '--publishers', values.publishers, '--subscribers', values.subscribers, '--receiver', values.receiver, '--duration', values.duration, '--ramp', '10'];
 
 function figures(run: LoadtestRun): Record<string, number | string | null> {

@@ -13,17 +13,6 @@ export function chromeOffer(name: 'chrome-sendrecv' | 'chrome-simulcast-recvonly
   return readFileSync(join(fixtures, `${name}.sdp`), 'utf8').replace(/\r?\n/g, '\r\n');
 }
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with the same seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOKENS = ['0', '-1', '4294967296', '127', '128', '999999999999', '', ' ', 'actpass', 'active', 'passive', 'holdconn', 'BUNDLE', 'FID', 'SIM', 'rtx', 'VP8', 'H264', 'opus', 'send', 'recv', '*', ':', ';', '=', '\u0000', '\u00e9', 'sendonly', 'recvonly', 'inactive', 'apt=96', 'apt=999', 'profile-level-id=zz'];
 

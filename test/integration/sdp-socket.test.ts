@@ -6,7 +6,8 @@
  * without the server closing sockets or the worker dying.
  */
 import t from 'tap';
-import { chromeOffer, mutate, prng } from '../helpers/sdp-fuzz.ts';
+import { chromeOffer, mutate } from '../helpers/sdp-fuzz.ts';
+import { prng } from '../helpers/prng.ts';
 import { startSignaling, type Client, type Frame } from '../helpers/signaling.ts';
 
 t.setTimeout(90_000);

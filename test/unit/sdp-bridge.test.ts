@@ -9,7 +9,8 @@ import { WorkerPool } from '../../src/media/worker-pool.ts';
 import { silentLogger } from '../../src/shared/logger.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { buildAnswer, buildOffer, connectParameters, parseOffer, rejectedSection, sendableInAnswer, serverDtlsRole, type SectionPlan } from '../../src/sfu/sdp/index.ts';
-import { chromeOffer, mutate, prng } from '../helpers/sdp-fuzz.ts';
+import { chromeOffer, mutate } from '../helpers/sdp-fuzz.ts';
+import { prng } from '../helpers/prng.ts';
 import { freePortBase } from '../helpers/ports.ts';
 
 const pool = await WorkerPool.create(

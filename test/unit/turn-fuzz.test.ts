@@ -8,21 +8,11 @@
 import t from 'tap';
 import { ATTR, CLASS, METHOD, TurnTestClient, attr, channelData, encode, readXorAddress, str, udpPeer, xorAddress, type Attr } from '../helpers/stun.ts';
 import { startTurn } from '../helpers/turn.ts';
+import { prng } from '../helpers/prng.ts';
 
 const SEED = Number(process.env.CALLPLANE_FUZZ_SEED ?? 20261201);
 const PACKETS = 12_000;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with CALLPLANE_FUZZ_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test(`${PACKETS} malformed packets (seed ${SEED}) never crash the server, which still relays afterwards`, async (t) => {
   const peer = await udpPeer();
